@@ -1,0 +1,74 @@
+import { z } from "zod";
+import { LlmProviderNameSchema } from "./manifest.ts";
+
+/** Feature flags (contracts §7). */
+export const FeatureFlagsSchema = z.strictObject({
+  planning: z.boolean().default(true),
+  reflection: z.boolean().default(true),
+  containers: z.boolean().default(true),
+  caching: z.boolean().default(true),
+  parallelSteps: z.boolean().default(true),
+});
+export type FeatureFlags = z.infer<typeof FeatureFlagsSchema>;
+
+/** Limits and budgets. Every one is enforced where it applies. */
+export const LimitsSchema = z.strictObject({
+  maxSteps: z.number().int().positive().max(100_000).default(50),
+  maxParallelSteps: z.number().int().positive().max(1024).default(8),
+  maxPlanRevisions: z.number().int().min(0).max(100).default(3),
+  maxReflectionRounds: z.number().int().min(0).max(100).default(3),
+  maxTokensPerRun: z.number().int().positive().default(1_000_000),
+  maxCostPerRunUsd: z.number().positive().default(10),
+  workingMemoryBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  stepTimeoutMs: z.number().int().positive().default(300_000),
+  runTimeoutMs: z.number().int().positive().default(3_600_000),
+  requestBodyBytes: z.number().int().positive().default(1024 * 1024),
+  bundleArchiveBytes: z.number().int().positive().default(50 * 1024 * 1024),
+  bundleFileBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  bundleUnpackedBytes: z.number().int().positive().default(200 * 1024 * 1024),
+  bundleFileCount: z.number().int().positive().default(10_000),
+  maxConcurrentContainers: z.number().int().positive().default(16),
+  rateLimitPerMinute: z.number().int().positive().default(600),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+const ProviderSchema = z.strictObject({
+  apiKey: z.string().min(1).optional(),
+  baseURL: z.string().url().optional(),
+  model: z.string().min(1).optional(),
+});
+
+export const LogLevelSchema = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+
+/** The runtime's configuration, validated at start (contracts §7). */
+export const RuntimeConfigSchema = z.strictObject({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65_535).default(7070),
+  dataDir: z.string().min(1).default("./.aria"),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .optional(),
+  dockerHost: z.string().optional(),
+  toolImage: z.string().min(1).default("aria-tool-runner:latest"),
+  llm: z
+    .strictObject({
+      providers: z.array(LlmProviderNameSchema).default(["openai", "anthropic", "local"]),
+      openai: ProviderSchema.default({}),
+      anthropic: ProviderSchema.default({}),
+      local: ProviderSchema.default({}),
+      timeoutMs: z.number().int().positive().default(60_000),
+      maxRetries: z.number().int().min(0).max(10).default(2),
+      prices: z
+        .record(z.string(), z.strictObject({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0), cachedInputPerMTok: z.number().min(0).optional(), cacheWritePerMTok: z.number().min(0).optional() }))
+        .default({}),
+    })
+    .default({ providers: ["openai", "anthropic", "local"], openai: {}, anthropic: {}, local: {}, timeoutMs: 60_000, maxRetries: 2, prices: {} }),
+  apiKeys: z.array(z.string().min(16, "API keys must be at least 16 characters")).default([]),
+  logLevel: LogLevelSchema.default("info"),
+  features: FeatureFlagsSchema.default({ planning: true, reflection: true, containers: true, caching: true, parallelSteps: true }),
+  limits: LimitsSchema.default(LimitsSchema.parse({})),
+  examplesDir: z.string().optional(),
+});
+export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
+export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;

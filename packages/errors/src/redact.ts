@@ -1,0 +1,38 @@
+const SECRET_KEY = /(api[-_]?key|secret|password|passwd|token|authorization|cookie|credential|private[-_]?key|signing[-_]?key)/i;
+
+/** Text patterns that look like credentials: provider keys, bearer tokens, JWT-like strings. */
+const SECRET_PATTERNS: RegExp[] = [
+  /\bsk-[A-Za-z0-9_-]{8,}/g,
+  /\bsk-ant-[A-Za-z0-9_-]{8,}/g,
+  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
+  /\b(?:aria|icc)_[A-Za-z0-9]{16,}\b/g,
+];
+
+export const REDACTED = "[REDACTED]";
+
+/** Replaces credential-looking substrings in a text. */
+export function redactText(text: string): string {
+  let out = text;
+  for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, REDACTED);
+  return out;
+}
+
+/**
+ * A deep copy of `value` with secrets removed: values under secret-sounding keys are replaced, strings
+ * are scrubbed of credential patterns, and depth and size are bounded so an answer never explodes.
+ */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return "[TRUNCATED]";
+  if (typeof value === "string") return redactText(value.length > 4000 ? `${value.slice(0, 4000)}…` : value);
+  if (value === null || typeof value !== "object") {
+    return typeof value === "bigint" ? value.toString() : typeof value === "function" ? undefined : value;
+  }
+  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+  if (Array.isArray(value)) return value.slice(0, 100).map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value).slice(0, 100)) {
+    out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && typeof v !== "boolean" ? REDACTED : redact(v, depth + 1);
+  }
+  return out;
+}
