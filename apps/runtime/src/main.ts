@@ -1,0 +1,53 @@
+import { AriaError } from "@aria/errors";
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { startServer } from "./server.ts";
+
+/**
+ * `aria serve`: loads configuration, starts the server and shuts down cleanly on SIGTERM/SIGINT.
+ * Exit codes: 0 after a clean shutdown, 1 when the start fails (a bad configuration names the field).
+ */
+export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ env });
+  } catch (error) {
+    if (AriaError.is(error)) {
+      process.stderr.write(`aria: ${error.message}\n  ${error.userGuidance}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  logger.info({ url: server.url }, "Aria Runtime listening");
+  process.stdout.write(`Aria Runtime listening on ${server.url}\n  try: curl ${server.url}/health\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      logger.error({ signal }, "shutdown took longer than 30 s; exiting");
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    server.close().then(
+      () => {
+        logger.info({}, "stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "error during shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await serveMain();
+}
