@@ -19,6 +19,12 @@ export {
   WorkingMemoryEntrySchema,
 } from "./context.ts";
 export {
+  type ContainerToolExecutor,
+  type ContainerToolRequest,
+  type DefinitionKind,
+  ARIA_DEFINITION_KEY,
+} from "./bundles.ts";
+export {
   type FeatureFlags,
   type Limits,
   type RuntimeConfig,
