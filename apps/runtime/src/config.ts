@@ -170,7 +170,7 @@ export function describeConfig(config: RuntimeConfig): Record<string, unknown> {
       anthropic: Boolean(config.llm.anthropic.apiKey),
       local: Boolean(config.llm.local.baseURL),
     },
-    apiKeys: config.apiKeys.length,
+    apiKeyCount: config.apiKeys.length,
     features: config.features,
     logLevel: config.logLevel,
   };

@@ -368,7 +368,7 @@ export const ERROR_CATALOG = {
     severity: "low",
     httpStatus: 404,
     retryable: false,
-    guidance: "No run has this id.",
+    guidance: "No run has this id. It may never have existed or may have expired.",
     recoveryActions: ["List runs with `aria runs`"],
   },
   RUN_CANCELLED: {
@@ -400,7 +400,7 @@ export const ERROR_CATALOG = {
     severity: "low",
     httpStatus: 404,
     retryable: false,
-    guidance: "No session has this id.",
+    guidance: "No session has this id. Create one first or check the id.",
     recoveryActions: ["Create a session with POST /v1/sessions"],
   },
   STORE_UNAVAILABLE: {
