@@ -17,7 +17,9 @@ export function ariaProject(overrides: ViteUserConfig = {}) {
     ssr: { resolve: { conditions: sourceConditions, externalConditions: sourceConditions } },
     test: {
       include: ["test/**/*.test.ts"],
-      exclude: integration ? ["**/node_modules/**"] : ["**/node_modules/**", "test/**/*.integration.test.ts"],
+      exclude: integration
+        ? ["**/node_modules/**"]
+        : ["**/node_modules/**", "test/**/*.integration.test.ts"],
       testTimeout: integration ? 120_000 : 20_000,
       hookTimeout: integration ? 180_000 : 30_000,
       fileParallelism: !integration,

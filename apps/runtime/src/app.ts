@@ -1,6 +1,6 @@
+import type { Logger } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
 import { Hono } from "hono";
-import type { Logger } from "@aria/core-types";
 import { type ReadinessCheck, runChecks } from "./readiness.ts";
 
 export interface AppDeps {
@@ -29,7 +29,11 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   app.get("/health", (c) =>
-    c.json({ status: "ok", version: deps.version, uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000) }),
+    c.json({
+      status: "ok",
+      version: deps.version,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+    }),
   );
 
   app.get("/ready", async (c) => {
@@ -49,8 +53,12 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   app.onError((error, c) => {
-    const aria = toAriaError(error, "INTERNAL_ERROR", { component: "http", operation: `${c.req.method} ${new URL(c.req.url).pathname}` });
-    if (aria.code === "INTERNAL_ERROR") deps.logger.error({ err: error, path: c.req.path }, "unhandled error");
+    const aria = toAriaError(error, "INTERNAL_ERROR", {
+      component: "http",
+      operation: `${c.req.method} ${new URL(c.req.url).pathname}`,
+    });
+    if (aria.code === "INTERNAL_ERROR")
+      deps.logger.error({ err: error, path: c.req.path }, "unhandled error");
     return errorResponse(aria);
   });
 

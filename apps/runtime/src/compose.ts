@@ -30,7 +30,10 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
   const checks: ReadinessCheck[] = [];
 
   if (!config.redisUrl) {
-    logger.warn({ state: "memory" }, "REDIS_URL is not set: state is kept in memory and will not survive a restart");
+    logger.warn(
+      { state: "memory" },
+      "REDIS_URL is not set: state is kept in memory and will not survive a restart",
+    );
   }
   checks.push({
     name: "store",
@@ -45,7 +48,9 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
       name: `llm.${provider}`,
       required: false,
       check: async () =>
-        configured ? { status: "up", detail: "configured" } : { status: "disabled", detail: `not configured (see docs/configuration.md)` },
+        configured
+          ? { status: "up", detail: "configured" }
+          : { status: "disabled", detail: `not configured (see docs/configuration.md)` },
     });
   }
 

@@ -44,12 +44,20 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[parts.at(-1)!] = value;
 }
 
-function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+function deepMerge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const prev = out[key];
     out[key] =
-      value && typeof value === "object" && !Array.isArray(value) && prev && typeof prev === "object" && !Array.isArray(prev)
+      value &&
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      prev &&
+      typeof prev === "object" &&
+      !Array.isArray(prev)
         ? deepMerge(prev as Record<string, unknown>, value as Record<string, unknown>)
         : value;
   }
@@ -86,10 +94,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
         .map((s) => s.trim())
         .filter(Boolean);
     } else if (NUMBER_FIELDS.has(field)) {
-      if (!/^\d+$/.test(raw)) throw configError(field, `expected a whole number, got '${raw}'`, name);
+      if (!/^\d+$/.test(raw))
+        throw configError(field, `expected a whole number, got '${raw}'`, name);
       value = Number(raw);
     } else if (BOOLEAN_FIELDS.has(field)) {
-      if (!/^(1|0|true|false|yes|no|on|off)$/i.test(raw)) throw configError(field, `expected true or false, got '${raw}'`, name);
+      if (!/^(1|0|true|false|yes|no|on|off)$/i.test(raw))
+        throw configError(field, `expected true or false, got '${raw}'`, name);
       value = /^(1|true|yes|on)$/i.test(raw);
     }
     setPath(out, field, value);
@@ -107,7 +117,9 @@ function sourceOf(field: string, fileFields: Set<string>, configPath: string | u
 
 function flattenKeys(obj: Record<string, unknown>, prefix = ""): string[] {
   return Object.entries(obj).flatMap(([k, v]) =>
-    v && typeof v === "object" && !Array.isArray(v) ? flattenKeys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
+    v && typeof v === "object" && !Array.isArray(v)
+      ? flattenKeys(v as Record<string, unknown>, `${prefix}${k}.`)
+      : [`${prefix}${k}`],
   );
 }
 
@@ -135,10 +147,16 @@ export function loadConfig(options: LoadConfigOptions = {}): RuntimeConfig {
     const text = fs.readFileSync(candidate, "utf8");
     try {
       const parsed: unknown = JSON.parse(text);
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("the file must hold a JSON object");
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+        throw new Error("the file must hold a JSON object");
       fromFile = parsed as Record<string, unknown>;
     } catch (error) {
-      throw configError("(file)", `${candidate} is not valid JSON: ${(error as Error).message}`, candidate, error);
+      throw configError(
+        "(file)",
+        `${candidate} is not valid JSON: ${(error as Error).message}`,
+        candidate,
+        error,
+      );
     }
   } else if (explicit) {
     throw configError("(file)", `configuration file ${candidate} does not exist`, "ARIA_CONFIG");
@@ -150,7 +168,10 @@ export function loadConfig(options: LoadConfigOptions = {}): RuntimeConfig {
     const issue = result.error.issues[0] as z.core.$ZodIssue;
     const field = issue.path.map(String).join(".") || "(root)";
     const error = configError(field, issue.message, sourceOf(field, fileFields, configPath));
-    error.details.issues = result.error.issues.map((i) => ({ field: i.path.map(String).join("."), message: i.message }));
+    error.details.issues = result.error.issues.map((i) => ({
+      field: i.path.map(String).join("."),
+      message: i.message,
+    }));
     throw error;
   }
   return result.data;

@@ -21,7 +21,9 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   logger.info({ url: server.url }, "Aria Runtime listening");
-  process.stdout.write(`Aria Runtime listening on ${server.url}\n  try: curl ${server.url}/health\n`);
+  process.stdout.write(
+    `Aria Runtime listening on ${server.url}\n  try: curl ${server.url}/health\n`,
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -17,7 +17,9 @@ export interface ReadinessCheck {
 
 /** Pings a Docker engine over its Unix socket with a short timeout. */
 export function dockerCheck(dockerHost: string | undefined, enabled: boolean): ReadinessCheck {
-  const socketPath = dockerHost?.startsWith("unix://") ? dockerHost.slice(7) : "/var/run/docker.sock";
+  const socketPath = dockerHost?.startsWith("unix://")
+    ? dockerHost.slice(7)
+    : "/var/run/docker.sock";
   return {
     name: "containerEngine",
     required: false,
@@ -26,9 +28,18 @@ export function dockerCheck(dockerHost: string | undefined, enabled: boolean): R
         ? new Promise<DependencyState>((resolve) => {
             const req = http.get({ socketPath, path: "/_ping", timeout: 1500 }, (res) => {
               res.resume();
-              resolve(res.statusCode === 200 ? { status: "up", socket: socketPath } : { status: "down", detail: `HTTP ${res.statusCode}` });
+              resolve(
+                res.statusCode === 200
+                  ? { status: "up", socket: socketPath }
+                  : { status: "down", detail: `HTTP ${res.statusCode}` },
+              );
             });
-            req.on("error", (error) => resolve({ status: "down", detail: `${error.message}; start dockerd or set DOCKER_HOST` }));
+            req.on("error", (error) =>
+              resolve({
+                status: "down",
+                detail: `${error.message}; start dockerd or set DOCKER_HOST`,
+              }),
+            );
             req.on("timeout", () => {
               req.destroy();
               resolve({ status: "down", detail: "timed out" });
@@ -39,15 +50,27 @@ export function dockerCheck(dockerHost: string | undefined, enabled: boolean): R
 }
 
 /** Runs every check concurrently, each bounded by a timeout. */
-export async function runChecks(checks: ReadinessCheck[], timeoutMs = 3000): Promise<{ ready: boolean; dependencies: Record<string, DependencyState> }> {
+export async function runChecks(
+  checks: ReadinessCheck[],
+  timeoutMs = 3000,
+): Promise<{ ready: boolean; dependencies: Record<string, DependencyState> }> {
   const results = await Promise.all(
     checks.map(async (c) => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<DependencyState>((resolve) => {
-        timer = setTimeout(() => resolve({ status: "down", detail: `check timed out after ${timeoutMs} ms` }), timeoutMs);
+        timer = setTimeout(
+          () => resolve({ status: "down", detail: `check timed out after ${timeoutMs} ms` }),
+          timeoutMs,
+        );
       });
       try {
-        return [c, await Promise.race([c.check().catch((e: Error) => ({ status: "down" as const, detail: e.message })), timeout])] as const;
+        return [
+          c,
+          await Promise.race([
+            c.check().catch((e: Error) => ({ status: "down" as const, detail: e.message })),
+            timeout,
+          ]),
+        ] as const;
       } finally {
         clearTimeout(timer);
       }

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import type { Logger, RuntimeConfig } from "@aria/core-types";
+import { serve } from "@hono/node-server";
 import { composeRuntime, type Runtime } from "./compose.ts";
 
 export interface RunningServer {
@@ -15,7 +15,9 @@ export interface RunningServer {
 export async function startServer(config: RuntimeConfig, logger: Logger): Promise<RunningServer> {
   const runtime = await composeRuntime(config, logger);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: runtime.app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = serve({ fetch: runtime.app.fetch, hostname: config.host, port: config.port }, () =>
+      resolve(s),
+    );
     s.once("error", reject);
   });
   const port = (server.address() as AddressInfo).port;

@@ -20,7 +20,12 @@ function configError(fn: () => unknown): AriaError {
 describe("loadConfig", () => {
   it("uses the documented defaults with an empty environment", () => {
     const config = loadConfig({ env: {}, cwd: tmp() });
-    expect(config).toMatchObject({ host: "127.0.0.1", port: 7070, dataDir: "./.aria", logLevel: "info" });
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 7070,
+      dataDir: "./.aria",
+      logLevel: "info",
+    });
     expect(config.redisUrl).toBeUndefined();
   });
 
@@ -56,7 +61,10 @@ describe("loadConfig", () => {
       apiKeys: ["key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"],
     });
     expect(config.llm.providers).toEqual(["anthropic", "openai", "local"]);
-    expect(config.llm.openai).toEqual({ apiKey: "sk-test-0123456789", baseURL: "http://127.0.0.1:9999/v1" });
+    expect(config.llm.openai).toEqual({
+      apiKey: "sk-test-0123456789",
+      baseURL: "http://127.0.0.1:9999/v1",
+    });
     expect(config.llm.local.baseURL).toBe("http://127.0.0.1:11434/v1");
     expect(config.features.reflection).toBe(false);
     expect(config.features.planning).toBe(true);
@@ -72,14 +80,20 @@ describe("loadConfig", () => {
     expect(range.details.field).toBe("port");
     expect(range.message).toContain("ARIA_PORT");
 
-    const redis = configError(() => loadConfig({ env: { REDIS_URL: "localhost:6379" }, cwd: tmp() }));
+    const redis = configError(() =>
+      loadConfig({ env: { REDIS_URL: "localhost:6379" }, cwd: tmp() }),
+    );
     expect(redis.details.field).toBe("redisUrl");
     expect(redis.message).toContain("REDIS_URL");
 
-    const provider = configError(() => loadConfig({ env: { ARIA_LLM_PROVIDERS: "openai,gemini" }, cwd: tmp() }));
+    const provider = configError(() =>
+      loadConfig({ env: { ARIA_LLM_PROVIDERS: "openai,gemini" }, cwd: tmp() }),
+    );
     expect(provider.details.field).toBe("llm.providers.1");
 
-    const flag = configError(() => loadConfig({ env: { ARIA_FEATURE_CACHING: "maybe" }, cwd: tmp() }));
+    const flag = configError(() =>
+      loadConfig({ env: { ARIA_FEATURE_CACHING: "maybe" }, cwd: tmp() }),
+    );
     expect(flag.details.field).toBe("features.caching");
 
     const level = configError(() => loadConfig({ env: { LOG_LEVEL: "loud" }, cwd: tmp() }));
@@ -90,7 +104,11 @@ describe("loadConfig", () => {
     const dir = tmp();
     fs.writeFileSync(
       path.join(dir, "aria.config.json"),
-      JSON.stringify({ port: 9090, limits: { maxParallelSteps: 3 }, features: { containers: false } }),
+      JSON.stringify({
+        port: 9090,
+        limits: { maxParallelSteps: 3 },
+        features: { containers: false },
+      }),
     );
     const config = loadConfig({ env: {}, cwd: dir });
     expect(config.port).toBe(9090);
@@ -99,7 +117,10 @@ describe("loadConfig", () => {
     expect(config.features.containers).toBe(false);
     expect(loadConfig({ env: { ARIA_PORT: "9191" }, cwd: dir }).port).toBe(9191);
 
-    fs.writeFileSync(path.join(dir, "aria.config.json"), JSON.stringify({ limits: { maxParallelSteps: 0 } }));
+    fs.writeFileSync(
+      path.join(dir, "aria.config.json"),
+      JSON.stringify({ limits: { maxParallelSteps: 0 } }),
+    );
     const error = configError(() => loadConfig({ env: {}, cwd: dir }));
     expect(error.details.field).toBe("limits.maxParallelSteps");
     expect(error.message).toContain("aria.config.json");
@@ -111,15 +132,21 @@ describe("loadConfig", () => {
     expect(configError(() => loadConfig({ env: {}, cwd: dir })).message).toMatch(/prot/);
     fs.writeFileSync(path.join(dir, "aria.config.json"), "{ not json");
     expect(configError(() => loadConfig({ env: {}, cwd: dir })).message).toMatch(/not valid JSON/);
-    expect(configError(() => loadConfig({ env: { ARIA_CONFIG: "missing.json" }, cwd: dir })).message).toMatch(/does not exist/);
+    expect(
+      configError(() => loadConfig({ env: { ARIA_CONFIG: "missing.json" }, cwd: dir })).message,
+    ).toMatch(/does not exist/);
   });
 
   it("reads secrets from *_FILE variables", () => {
     const dir = tmp();
     const file = path.join(dir, "openai-key");
     fs.writeFileSync(file, "sk-from-file-0123456789\n");
-    expect(loadConfig({ env: { OPENAI_API_KEY_FILE: file }, cwd: dir }).llm.openai.apiKey).toBe("sk-from-file-0123456789");
-    const error = configError(() => loadConfig({ env: { OPENAI_API_KEY_FILE: path.join(dir, "nope") }, cwd: dir }));
+    expect(loadConfig({ env: { OPENAI_API_KEY_FILE: file }, cwd: dir }).llm.openai.apiKey).toBe(
+      "sk-from-file-0123456789",
+    );
+    const error = configError(() =>
+      loadConfig({ env: { OPENAI_API_KEY_FILE: path.join(dir, "nope") }, cwd: dir }),
+    );
     expect(error.message).toContain("OPENAI_API_KEY_FILE");
   });
 });

@@ -17,14 +17,20 @@ const silent = createLogger(
 
 describe("the HTTP app", () => {
   it("answers /health, /ready and a JSON 404", async () => {
-    const runtime = await composeRuntime(RuntimeConfigSchema.parse({ dockerHost: "unix:///nonexistent/docker.sock" }), silent);
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({ dockerHost: "unix:///nonexistent/docker.sock" }),
+      silent,
+    );
     const health = await runtime.app.request("/health");
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "ok", version: "0.1.0" });
 
     const ready = await runtime.app.request("/ready");
     expect(ready.status).toBe(200);
-    const body = (await ready.json()) as { status: string; dependencies: Record<string, { status: string; detail?: string }> };
+    const body = (await ready.json()) as {
+      status: string;
+      dependencies: Record<string, { status: string; detail?: string }>;
+    };
     expect(body.status).toBe("ready");
     expect(body.dependencies.store?.status).toBe("up");
     expect(body.dependencies.containerEngine?.status).toBe("down");
@@ -35,7 +41,12 @@ describe("the HTTP app", () => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get("content-type")).toMatch(/application\/json/);
     const error = (await missing.json()) as { error: Record<string, unknown> };
-    expect(error.error).toMatchObject({ code: "NOT_FOUND", category: "not_found", severity: "low", message: "No route for POST /v1/nothing-here" });
+    expect(error.error).toMatchObject({
+      code: "NOT_FOUND",
+      category: "not_found",
+      severity: "low",
+      message: "No route for POST /v1/nothing-here",
+    });
     expect(error.error.userGuidance).toBeTypeOf("string");
     expect(error.error.recoveryActions).toBeInstanceOf(Array);
     expect(JSON.stringify(error)).not.toMatch(/stack|at .*\.ts/);
@@ -43,8 +54,13 @@ describe("the HTTP app", () => {
   });
 
   it("reports disabled containers when the feature is off", async () => {
-    const runtime = await composeRuntime(RuntimeConfigSchema.parse({ features: { containers: false } }), silent);
-    const body = (await (await runtime.app.request("/ready")).json()) as { dependencies: Record<string, { status: string }> };
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({ features: { containers: false } }),
+      silent,
+    );
+    const body = (await (await runtime.app.request("/ready")).json()) as {
+      dependencies: Record<string, { status: string }>;
+    };
     expect(body.dependencies.containerEngine?.status).toBe("disabled");
     await runtime.close();
   });
@@ -67,10 +83,14 @@ describe("the server process", () => {
 
   it("starts from the CLI, answers, and exits 0 on SIGTERM", async () => {
     const cli = path.resolve(import.meta.dirname, "../src/cli.ts");
-    const child = spawn(process.execPath, ["--conditions=@aria/source", "--import", "tsx", cli, "serve"], {
-      env: { ...process.env, ARIA_PORT: "0", LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@aria/source", "--import", "tsx", cli, "serve"],
+      {
+        env: { ...process.env, ARIA_PORT: "0", LOG_LEVEL: "warn" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -93,10 +113,14 @@ describe("the server process", () => {
 
   it("refuses to start on a bad value, naming the field, exit 1", async () => {
     const cli = path.resolve(import.meta.dirname, "../src/cli.ts");
-    const child = spawn(process.execPath, ["--conditions=@aria/source", "--import", "tsx", cli, "serve"], {
-      env: { ...process.env, ARIA_PORT: "not-a-port" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@aria/source", "--import", "tsx", cli, "serve"],
+      {
+        env: { ...process.env, ARIA_PORT: "not-a-port" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let err = "";
     child.stderr.on("data", (d) => {
       err += d;
@@ -109,7 +133,11 @@ describe("the server process", () => {
 
   it("exits 2 on bad usage", async () => {
     const cli = path.resolve(import.meta.dirname, "../src/cli.ts");
-    const child = spawn(process.execPath, ["--conditions=@aria/source", "--import", "tsx", cli, "frobnicate"], { stdio: "ignore" });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@aria/source", "--import", "tsx", cli, "frobnicate"],
+      { stdio: "ignore" },
+    );
     const [code] = await once(child, "exit");
     expect(code).toBe(2);
   });

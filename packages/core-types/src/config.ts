@@ -19,13 +19,33 @@ export const LimitsSchema = z.strictObject({
   maxReflectionRounds: z.number().int().min(0).max(100).default(3),
   maxTokensPerRun: z.number().int().positive().default(1_000_000),
   maxCostPerRunUsd: z.number().positive().default(10),
-  workingMemoryBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  workingMemoryBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   stepTimeoutMs: z.number().int().positive().default(300_000),
   runTimeoutMs: z.number().int().positive().default(3_600_000),
-  requestBodyBytes: z.number().int().positive().default(1024 * 1024),
-  bundleArchiveBytes: z.number().int().positive().default(50 * 1024 * 1024),
-  bundleFileBytes: z.number().int().positive().default(20 * 1024 * 1024),
-  bundleUnpackedBytes: z.number().int().positive().default(200 * 1024 * 1024),
+  requestBodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  bundleArchiveBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(50 * 1024 * 1024),
+  bundleFileBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 * 1024),
+  bundleUnpackedBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(200 * 1024 * 1024),
   bundleFileCount: z.number().int().positive().default(10_000),
   maxConcurrentContainers: z.number().int().positive().default(16),
   rateLimitPerMinute: z.number().int().positive().default(600),
@@ -38,7 +58,15 @@ const ProviderSchema = z.strictObject({
   model: z.string().min(1).optional(),
 });
 
-export const LogLevelSchema = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+export const LogLevelSchema = z.enum([
+  "trace",
+  "debug",
+  "info",
+  "warn",
+  "error",
+  "fatal",
+  "silent",
+]);
 
 /** The runtime's configuration, validated at start (contracts §7). */
 export const RuntimeConfigSchema = z.strictObject({
@@ -60,13 +88,35 @@ export const RuntimeConfigSchema = z.strictObject({
       timeoutMs: z.number().int().positive().default(60_000),
       maxRetries: z.number().int().min(0).max(10).default(2),
       prices: z
-        .record(z.string(), z.strictObject({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0), cachedInputPerMTok: z.number().min(0).optional(), cacheWritePerMTok: z.number().min(0).optional() }))
+        .record(
+          z.string(),
+          z.strictObject({
+            inputPerMTok: z.number().min(0),
+            outputPerMTok: z.number().min(0),
+            cachedInputPerMTok: z.number().min(0).optional(),
+            cacheWritePerMTok: z.number().min(0).optional(),
+          }),
+        )
         .default({}),
     })
-    .default({ providers: ["openai", "anthropic", "local"], openai: {}, anthropic: {}, local: {}, timeoutMs: 60_000, maxRetries: 2, prices: {} }),
+    .default({
+      providers: ["openai", "anthropic", "local"],
+      openai: {},
+      anthropic: {},
+      local: {},
+      timeoutMs: 60_000,
+      maxRetries: 2,
+      prices: {},
+    }),
   apiKeys: z.array(z.string().min(16, "API keys must be at least 16 characters")).default([]),
   logLevel: LogLevelSchema.default("info"),
-  features: FeatureFlagsSchema.default({ planning: true, reflection: true, containers: true, caching: true, parallelSteps: true }),
+  features: FeatureFlagsSchema.default({
+    planning: true,
+    reflection: true,
+    containers: true,
+    caching: true,
+    parallelSteps: true,
+  }),
   limits: LimitsSchema.default(LimitsSchema.parse({})),
   examplesDir: z.string().optional(),
 });

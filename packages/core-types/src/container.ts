@@ -15,7 +15,13 @@ export const ContainerSpecSchema = z.strictObject({
   user: z.string().default("1000:1000"),
   /** Host paths mounted read-only (e.g. an unpacked bundle). */
   mounts: z
-    .array(z.strictObject({ source: z.string(), target: z.string(), readOnly: z.boolean().default(true) }))
+    .array(
+      z.strictObject({
+        source: z.string(),
+        target: z.string(),
+        readOnly: z.boolean().default(true),
+      }),
+    )
     .default([]),
   stdin: z.string().optional(),
   labels: z.record(z.string(), z.string()).default({}),
@@ -34,7 +40,10 @@ export const ContainerResultSchema = z.strictObject({
   oomKilled: z.boolean().default(false),
   timedOut: z.boolean().default(false),
   stats: z
-    .strictObject({ cpuMs: z.number().min(0).optional(), memoryPeakBytes: z.number().min(0).optional() })
+    .strictObject({
+      cpuMs: z.number().min(0).optional(),
+      memoryPeakBytes: z.number().min(0).optional(),
+    })
     .optional(),
 });
 export type ContainerResult = z.infer<typeof ContainerResultSchema>;

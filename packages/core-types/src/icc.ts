@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { LlmMessageSchema, LlmToolCallSchema, LlmToolDefinitionSchema, LlmUsageSchema } from "./llm.ts";
+import {
+  LlmMessageSchema,
+  LlmToolCallSchema,
+  LlmToolDefinitionSchema,
+  LlmUsageSchema,
+} from "./llm.ts";
 
 /** Permissions bound into an ICC token. */
 export const IccPermissionSchema = z.enum(["tools", "agents", "llm", "context"]);
@@ -48,7 +53,10 @@ export const IccContextResponseSchema = z.strictObject({
   workingMemory: z.record(z.string(), z.unknown()).optional(),
   history: z.array(z.unknown()).optional(),
 });
-export const IccContextSetRequestSchema = z.strictObject({ key: z.string().min(1).max(256), value: z.unknown() });
+export const IccContextSetRequestSchema = z.strictObject({
+  key: z.string().min(1).max(256),
+  value: z.unknown(),
+});
 
 export type IccToolCallRequest = z.infer<typeof IccToolCallRequestSchema>;
 export type IccToolCallResponse = z.infer<typeof IccToolCallResponseSchema>;
@@ -71,4 +79,8 @@ export const ICC_ENV = [
   "ARIA_STEP_INDEX",
   "ARIA_TOTAL_STEPS",
 ] as const;
-export const ICC_BUNDLE_ENV = ["ARIA_BUNDLE_NAME", "ARIA_BUNDLE_VERSION", "ARIA_BUNDLE_DIGEST"] as const;
+export const ICC_BUNDLE_ENV = [
+  "ARIA_BUNDLE_NAME",
+  "ARIA_BUNDLE_VERSION",
+  "ARIA_BUNDLE_DIGEST",
+] as const;

@@ -2,7 +2,7 @@ import type { ContainerResult, ContainerSpecInput } from "./container.ts";
 import type { RunEvent, RunEventType } from "./events.ts";
 import type { JsonSchema } from "./json.ts";
 import type { LlmRequestInput, LlmResponse, LlmStreamChunk } from "./llm.ts";
-import type { AgentManifest, PipelineManifest, Permissions, TeamManifest } from "./manifest.ts";
+import type { AgentManifest, Permissions, PipelineManifest, TeamManifest } from "./manifest.ts";
 import type { ExecutionMode, ResourceRequest, SecurityLevel } from "./resources.ts";
 import type { ErrorBody, RunState } from "./steps.ts";
 
@@ -20,7 +20,10 @@ export interface ToolExecutionContext {
 }
 
 /** A tool handler as registered in-process. */
-export type ToolHandler = (input: unknown, context: ToolExecutionContext) => Promise<unknown> | unknown;
+export type ToolHandler = (
+  input: unknown,
+  context: ToolExecutionContext,
+) => Promise<unknown> | unknown;
 
 /** A tool as the registry knows it. */
 export interface RegisteredTool {
@@ -119,7 +122,12 @@ export interface StateStore {
 
 /** Receives run events as they happen. */
 export interface EventSink {
-  emit(runId: string, type: RunEventType, data?: Record<string, unknown>, stepId?: string): void | Promise<void>;
+  emit(
+    runId: string,
+    type: RunEventType,
+    data?: Record<string, unknown>,
+    stepId?: string,
+  ): void | Promise<void>;
 }
 
 export interface Logger {

@@ -32,7 +32,9 @@ export type LlmMessageInput = z.input<typeof LlmMessageSchema>;
 
 /** A tool offered to a model. `name` must match `[a-zA-Z0-9_-]{1,64}` (every provider's rule). */
 export const LlmToolDefinitionSchema = z.strictObject({
-  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "tool names shown to a model use [a-zA-Z0-9_-], 1-64 chars"),
+  name: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,64}$/, "tool names shown to a model use [a-zA-Z0-9_-], 1-64 chars"),
   description: z.string(),
   parameters: JsonSchemaSchema,
 });
@@ -43,7 +45,9 @@ export const LlmRequestSchema = z.strictObject({
   provider: LlmProviderNameSchema.optional(),
   model: z.string().min(1).optional(),
   tools: z.array(LlmToolDefinitionSchema).optional(),
-  toolChoice: z.union([z.enum(["auto", "none", "required"]), z.strictObject({ name: z.string() })]).optional(),
+  toolChoice: z
+    .union([z.enum(["auto", "none", "required"]), z.strictObject({ name: z.string() })])
+    .optional(),
   temperature: z.number().min(0).max(2).optional(),
   maxTokens: z.number().int().positive().optional(),
   stop: z.array(z.string()).max(8).optional(),
@@ -69,7 +73,13 @@ export const LlmUsageSchema = z.strictObject({
 });
 export type LlmUsage = z.infer<typeof LlmUsageSchema>;
 
-export const LlmFinishReasonSchema = z.enum(["stop", "length", "tool_calls", "content_filter", "other"]);
+export const LlmFinishReasonSchema = z.enum([
+  "stop",
+  "length",
+  "tool_calls",
+  "content_filter",
+  "other",
+]);
 export type LlmFinishReason = z.infer<typeof LlmFinishReasonSchema>;
 
 export const LlmResponseSchema = z.strictObject({

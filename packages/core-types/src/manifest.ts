@@ -72,7 +72,13 @@ export const AgentManifestSchema = z.strictObject({
 });
 export type AgentManifest = z.infer<typeof AgentManifestSchema>;
 
-export const TeamStrategySchema = z.enum(["parallel", "sequential", "pipeline", "collaborative", "role_based"]);
+export const TeamStrategySchema = z.enum([
+  "parallel",
+  "sequential",
+  "pipeline",
+  "collaborative",
+  "role_based",
+]);
 export type TeamStrategy = z.infer<typeof TeamStrategySchema>;
 
 export const TeamManifestSchema = z.strictObject({
@@ -85,7 +91,14 @@ export const TeamManifestSchema = z.strictObject({
 export type TeamManifest = z.infer<typeof TeamManifestSchema>;
 
 /** Step kinds in manifests and plans (contracts §2). */
-export const StepKindSchema = z.enum(["tool", "agent", "team", "container", "pipeline", "reasoning"]);
+export const StepKindSchema = z.enum([
+  "tool",
+  "agent",
+  "team",
+  "container",
+  "pipeline",
+  "reasoning",
+]);
 export type StepKind = z.infer<typeof StepKindSchema>;
 
 export const RetrySpecSchema = z.strictObject({
@@ -131,7 +144,11 @@ export const PipelineStepSpecSchema = z
   .superRefine((step, ctx) => {
     const need = (field: keyof typeof step) => {
       if (step[field] === undefined) {
-        ctx.addIssue({ code: "custom", path: [field], message: `a '${step.type}' step needs '${String(field)}'` });
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `a '${step.type}' step needs '${String(field)}'`,
+        });
       }
     };
     switch (step.type) {
@@ -153,7 +170,11 @@ export const PipelineStepSpecSchema = z
         break;
       case "reasoning":
         if (step.prompt === undefined && typeof step.params.prompt !== "string") {
-          ctx.addIssue({ code: "custom", path: ["prompt"], message: "a 'reasoning' step needs 'prompt'" });
+          ctx.addIssue({
+            code: "custom",
+            path: ["prompt"],
+            message: "a 'reasoning' step needs 'prompt'",
+          });
         }
         break;
     }
@@ -178,10 +199,16 @@ export const BundleManifestSchema = z.strictObject({
     .string()
     .min(1)
     .max(128)
-    .regex(/^[a-z0-9][a-z0-9._-]*$/, "bundle names are lowercase letters, digits, '.', '_' and '-'"),
+    .regex(
+      /^[a-z0-9][a-z0-9._-]*$/,
+      "bundle names are lowercase letters, digits, '.', '_' and '-'",
+    ),
   version: z
     .string()
-    .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, "must be a semantic version (1.2.3)"),
+    .regex(
+      /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/,
+      "must be a semantic version (1.2.3)",
+    ),
   description: z.string().default(""),
   entry: z.string().min(1).default("dist/index.js"),
   dependencies: z.record(z.string(), z.string()).default({}),
@@ -192,7 +219,11 @@ export const BundleManifestSchema = z.strictObject({
   mcpServers: z.array(McpServerSpecSchema).optional(),
   files: z.record(z.string(), DigestSchema),
   signature: z
-    .strictObject({ keyId: z.string().min(1), algorithm: z.literal("ed25519"), value: z.string().min(1) })
+    .strictObject({
+      keyId: z.string().min(1),
+      algorithm: z.literal("ed25519"),
+      value: z.string().min(1),
+    })
     .optional(),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;

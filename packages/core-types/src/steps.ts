@@ -20,7 +20,11 @@ export type ExecutionStep = z.infer<typeof ExecutionStepSchema>;
 export type ToolCallStep = ExecutionStep & { type: "tool"; tool: string };
 export type AgentInvocationStep = ExecutionStep & { type: "agent"; agent: string };
 export type TeamInvocationStep = ExecutionStep & { type: "team"; team: string };
-export type ContainerWorkloadStep = ExecutionStep & { type: "container"; image: string; command: string[] };
+export type ContainerWorkloadStep = ExecutionStep & {
+  type: "container";
+  image: string;
+  command: string[];
+};
 export type PipelineExecutionStep = ExecutionStep & { type: "pipeline"; pipeline: string };
 export type ReasoningStep = ExecutionStep & { type: "reasoning" };
 
@@ -35,7 +39,14 @@ export const ExecutionPlanSchema = z.strictObject({
 });
 export type ExecutionPlan = z.infer<typeof ExecutionPlanSchema>;
 
-export const StepStatusSchema = z.enum(["pending", "running", "succeeded", "failed", "skipped", "cancelled"]);
+export const StepStatusSchema = z.enum([
+  "pending",
+  "running",
+  "succeeded",
+  "failed",
+  "skipped",
+  "cancelled",
+]);
 export type StepStatus = z.infer<typeof StepStatusSchema>;
 
 /** Metrics of one step or run. */
@@ -91,7 +102,14 @@ export const StepResultSchema = z.strictObject({
 });
 export type StepResult = z.infer<typeof StepResultSchema>;
 
-export const RunStatusSchema = z.enum(["queued", "running", "paused", "succeeded", "failed", "cancelled"]);
+export const RunStatusSchema = z.enum([
+  "queued",
+  "running",
+  "paused",
+  "succeeded",
+  "failed",
+  "cancelled",
+]);
 export type RunStatus = z.infer<typeof RunStatusSchema>;
 
 /** What a run targets. */
@@ -128,7 +146,11 @@ export const RunStateSchema = z.strictObject({
   result: z.unknown().optional(),
   error: ErrorBodySchema.optional(),
   metrics: ExecutionMetricsSchema,
-  cost: z.strictObject({ usd: z.number().min(0), inputTokens: z.number().int(), outputTokens: z.number().int() }),
+  cost: z.strictObject({
+    usd: z.number().min(0),
+    inputTokens: z.number().int(),
+    outputTokens: z.number().int(),
+  }),
   createdAt: z.string(),
   updatedAt: z.string(),
   /** Monotonic version for compare-and-set. */

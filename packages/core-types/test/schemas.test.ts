@@ -29,7 +29,9 @@ import type { z } from "zod";
 function issues(schema: z.ZodType, value: unknown): Array<{ path: string; message: string }> {
   const result = schema.safeParse(value);
   expect(result.success).toBe(false);
-  return result.success ? [] : result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  return result.success
+    ? []
+    : result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
 }
 
 const digest = `sha256:${"a".repeat(64)}`;
@@ -63,7 +65,14 @@ const manifest = {
       maxSteps: 8,
     },
   ],
-  teams: [{ name: "review-team", description: "...", members: ["analyst", "writer"], strategy: "pipeline" }],
+  teams: [
+    {
+      name: "review-team",
+      description: "...",
+      members: ["analyst", "writer"],
+      strategy: "pipeline",
+    },
+  ],
   pipelines: [
     {
       name: "text-report",
@@ -71,12 +80,21 @@ const manifest = {
       inputSchema: { type: "object" },
       steps: [
         { id: "count", type: "tool", tool: "wordCount", params: { text: "{{input.text}}" } },
-        { id: "summary", type: "agent", agent: "analyst", params: { task: "Summarise: {{input.text}}" }, dependsOn: [] },
+        {
+          id: "summary",
+          type: "agent",
+          agent: "analyst",
+          params: { task: "Summarise: {{input.text}}" },
+          dependsOn: [],
+        },
         {
           id: "report",
           type: "tool",
           tool: "formatReport",
-          params: { words: "{{steps.count.output.words}}", summary: "{{steps.summary.output.text}}" },
+          params: {
+            words: "{{steps.count.output.words}}",
+            summary: "{{steps.summary.output.text}}",
+          },
           dependsOn: ["count", "summary"],
           retry: { attempts: 2 },
           continueOnError: false,
@@ -97,8 +115,20 @@ describe("BundleManifestSchema", () => {
   });
 
   it("applies defaults for optional parts", () => {
-    const parsed = BundleManifestSchema.parse({ schemaVersion: 1, name: "empty", version: "0.1.0", files: {} });
-    expect(parsed).toMatchObject({ entry: "dist/index.js", tools: [], agents: [], teams: [], pipelines: [], dependencies: {} });
+    const parsed = BundleManifestSchema.parse({
+      schemaVersion: 1,
+      name: "empty",
+      version: "0.1.0",
+      files: {},
+    });
+    expect(parsed).toMatchObject({
+      entry: "dist/index.js",
+      tools: [],
+      agents: [],
+      teams: [],
+      pipelines: [],
+      dependencies: {},
+    });
   });
 
   it("rejects an unknown schema version, naming the field", () => {
@@ -113,7 +143,12 @@ describe("BundleManifestSchema", () => {
   });
 
   it("rejects a bad version, bad name and bad digest with field paths", () => {
-    const found = issues(BundleManifestSchema, { ...manifest, name: "Bad Name", version: "1.2", files: { "dist/index.js": "md5:x" } });
+    const found = issues(BundleManifestSchema, {
+      ...manifest,
+      name: "Bad Name",
+      version: "1.2",
+      files: { "dist/index.js": "md5:x" },
+    });
     const paths = found.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(["name", "version", "files.dist/index.js"]));
   });
@@ -122,7 +157,14 @@ describe("BundleManifestSchema", () => {
     const parsed = BundleManifestSchema.parse({
       ...manifest,
       mcpServers: [{ name: "fs", command: ["mcp-fs"] }],
-      tools: [{ ...manifest.tools[0], needsApproval: true, permissions: { tools: ["x"], llm: true }, guardrails: [{ kind: "pii" }] }],
+      tools: [
+        {
+          ...manifest.tools[0],
+          needsApproval: true,
+          permissions: { tools: ["x"], llm: true },
+          guardrails: [{ kind: "pii" }],
+        },
+      ],
     });
     expect(parsed.tools[0]?.guardrails?.[0]).toEqual({ kind: "pii", on: "both", action: "block" });
   });
@@ -130,22 +172,29 @@ describe("BundleManifestSchema", () => {
 
 describe("tool, agent and team manifests", () => {
   it("rejects a tool without a description and a bad execution mode", () => {
-    const paths = issues(ToolManifestSchema, { name: "t", inputSchema: {}, execution: "vm" }).map((i) => i.path);
+    const paths = issues(ToolManifestSchema, { name: "t", inputSchema: {}, execution: "vm" }).map(
+      (i) => i.path,
+    );
     expect(paths).toEqual(expect.arrayContaining(["description", "execution"]));
   });
   it("rejects an agent with a temperature out of range", () => {
-    expect(issues(AgentManifestSchema, { ...manifest.agents[0], llm: { temperature: 5 } })).toContainEqual(
-      expect.objectContaining({ path: "llm.temperature" }),
-    );
+    expect(
+      issues(AgentManifestSchema, { ...manifest.agents[0], llm: { temperature: 5 } }),
+    ).toContainEqual(expect.objectContaining({ path: "llm.temperature" }));
   });
   it("keeps temperature 0", () => {
-    expect(AgentManifestSchema.parse({ ...manifest.agents[0], llm: { temperature: 0 } }).llm?.temperature).toBe(0);
+    expect(
+      AgentManifestSchema.parse({ ...manifest.agents[0], llm: { temperature: 0 } }).llm
+        ?.temperature,
+    ).toBe(0);
   });
   it("accepts the five team strategies only", () => {
     for (const strategy of ["parallel", "sequential", "pipeline", "collaborative", "role_based"]) {
       expect(TeamManifestSchema.parse({ ...manifest.teams[0], strategy }).strategy).toBe(strategy);
     }
-    expect(issues(TeamManifestSchema, { ...manifest.teams[0], strategy: "mob" })[0]?.path).toBe("strategy");
+    expect(issues(TeamManifestSchema, { ...manifest.teams[0], strategy: "mob" })[0]?.path).toBe(
+      "strategy",
+    );
   });
 });
 
@@ -163,30 +212,55 @@ describe("steps and plans", () => {
   });
 
   it("names the missing field of each kind", () => {
-    expect(issues(PipelineStepSpecSchema, { id: "a", type: "tool" })).toContainEqual({ path: "tool", message: "a 'tool' step needs 'tool'" });
-    expect(issues(PipelineStepSpecSchema, { id: "d", type: "container", image: "x" })).toContainEqual(
-      expect.objectContaining({ path: "command" }),
+    expect(issues(PipelineStepSpecSchema, { id: "a", type: "tool" })).toContainEqual({
+      path: "tool",
+      message: "a 'tool' step needs 'tool'",
+    });
+    expect(
+      issues(PipelineStepSpecSchema, { id: "d", type: "container", image: "x" }),
+    ).toContainEqual(expect.objectContaining({ path: "command" }));
+    expect(issues(PipelineStepSpecSchema, { id: "f", type: "reasoning" })).toContainEqual(
+      expect.objectContaining({ path: "prompt" }),
     );
-    expect(issues(PipelineStepSpecSchema, { id: "f", type: "reasoning" })).toContainEqual(expect.objectContaining({ path: "prompt" }));
   });
 
   it("rejects bad step ids and unknown kinds", () => {
-    const paths = issues(PipelineStepSpecSchema, { id: "has space", type: "teleport" }).map((i) => i.path);
+    const paths = issues(PipelineStepSpecSchema, { id: "has space", type: "teleport" }).map(
+      (i) => i.path,
+    );
     expect(paths).toEqual(expect.arrayContaining(["id", "type"]));
   });
 
   it("validates plans and pipelines", () => {
-    const plan = ExecutionPlanSchema.parse({ id: "p1", objective: "x", steps: [{ id: "s1", type: "tool", tool: "calc", params: { a: 1 } }] });
+    const plan = ExecutionPlanSchema.parse({
+      id: "p1",
+      objective: "x",
+      steps: [{ id: "s1", type: "tool", tool: "calc", params: { a: 1 } }],
+    });
     expect(plan.revision).toBe(0);
     expect(issues(ExecutionPlanSchema, { id: "p1", steps: [] })[0]?.path).toBe("steps");
-    expect(issues(PipelineManifestSchema, { name: "p", description: "d", steps: [{ id: "x", type: "tool" }] })[0]?.path).toBe("steps.0.tool");
+    expect(
+      issues(PipelineManifestSchema, {
+        name: "p",
+        description: "d",
+        steps: [{ id: "x", type: "tool" }],
+      })[0]?.path,
+    ).toBe("steps.0.tool");
   });
 });
 
 describe("results, runs, events and metrics", () => {
   const metrics = ExecutionMetricsSchema.parse({});
   it("parses step results and run state", () => {
-    const step = StepResultSchema.parse({ stepId: "a", index: 0, type: "tool", status: "succeeded", success: true, output: { n: 1 }, metrics });
+    const step = StepResultSchema.parse({
+      stepId: "a",
+      index: 0,
+      type: "tool",
+      status: "succeeded",
+      success: true,
+      output: { n: 1 },
+      metrics,
+    });
     const run = RunStateSchema.parse({
       id: "run_1",
       status: "succeeded",
@@ -200,13 +274,26 @@ describe("results, runs, events and metrics", () => {
     expect(run.version).toBe(0);
   });
   it("rejects a bad run status and event type", () => {
-    expect(issues(RunStateSchema, { id: "r", status: "done" }).map((i) => i.path)).toContain("status");
-    expect(issues(RunEventSchema, { runId: "r", seq: 0, type: "step.exploded", at: "now" })[0]?.path).toBe("type");
+    expect(issues(RunStateSchema, { id: "r", status: "done" }).map((i) => i.path)).toContain(
+      "status",
+    );
+    expect(
+      issues(RunEventSchema, { runId: "r", seq: 0, type: "step.exploded", at: "now" })[0]?.path,
+    ).toBe("type");
   });
   it("accepts the error envelope and rejects lowercase codes", () => {
-    const body = { code: "TOOL_NOT_FOUND", category: "tool", severity: "medium", message: "m", userGuidance: "g", recoveryActions: ["r"] };
+    const body = {
+      code: "TOOL_NOT_FOUND",
+      category: "tool",
+      severity: "medium",
+      message: "m",
+      userGuidance: "g",
+      recoveryActions: ["r"],
+    };
     expect(ErrorEnvelopeSchema.parse({ error: body }).error.details).toEqual({});
-    expect(issues(ErrorEnvelopeSchema, { error: { ...body, code: "nope" } })[0]?.path).toBe("error.code");
+    expect(issues(ErrorEnvelopeSchema, { error: { ...body, code: "nope" } })[0]?.path).toBe(
+      "error.code",
+    );
   });
 });
 
@@ -216,7 +303,11 @@ describe("LLM request and response", () => {
       messages: [
         { role: "system", content: "s" },
         { role: "user", content: "u" },
-        { role: "assistant", content: null, toolCalls: [{ id: "c1", name: "calc", arguments: { a: 1 } }] },
+        {
+          role: "assistant",
+          content: null,
+          toolCalls: [{ id: "c1", name: "calc", arguments: { a: 1 } }],
+        },
         { role: "tool", toolCallId: "c1", content: "2" },
       ],
       tools: [{ name: "calc", description: "d", parameters: { type: "object" } }],
@@ -227,10 +318,15 @@ describe("LLM request and response", () => {
   });
   it("rejects an empty message list, bad role and an LLM-unsafe tool name", () => {
     expect(issues(LlmRequestSchema, { messages: [] })[0]?.path).toBe("messages");
-    expect(issues(LlmRequestSchema, { messages: [{ role: "robot", content: "x" }] })[0]?.path).toBe("messages.0.role");
-    expect(issues(LlmRequestSchema, { messages: [{ role: "user", content: "x" }], tools: [{ name: "a/b", description: "", parameters: {} }] })[0]?.path).toBe(
-      "tools.0.name",
+    expect(issues(LlmRequestSchema, { messages: [{ role: "robot", content: "x" }] })[0]?.path).toBe(
+      "messages.0.role",
     );
+    expect(
+      issues(LlmRequestSchema, {
+        messages: [{ role: "user", content: "x" }],
+        tools: [{ name: "a/b", description: "", parameters: {} }],
+      })[0]?.path,
+    ).toBe("tools.0.name");
   });
   it("parses a response with usage defaults", () => {
     const res = LlmResponseSchema.parse({
@@ -241,19 +337,30 @@ describe("LLM request and response", () => {
       provider: "openai",
     });
     expect(res.usage.cachedInputTokens).toBe(0);
-    expect(issues(LlmResponseSchema, { content: "x", finishReason: "stop", usage: {}, model: "m", provider: "google" }).map((i) => i.path)).toEqual(
-      expect.arrayContaining(["usage.inputTokens", "provider"]),
-    );
+    expect(
+      issues(LlmResponseSchema, {
+        content: "x",
+        finishReason: "stop",
+        usage: {},
+        model: "m",
+        provider: "google",
+      }).map((i) => i.path),
+    ).toEqual(expect.arrayContaining(["usage.inputTokens", "provider"]));
   });
 });
 
 describe("containers, context, conversations and ICC", () => {
   it("hardens container specs by default", () => {
     const spec = ContainerSpecSchema.parse({ image: "img", command: ["true"] });
-    expect(spec).toMatchObject({ network: false, readOnlyRoot: true, user: "1000:1000", workingDir: "/workspace" });
-    expect(issues(ContainerSpecSchema, { image: "img", command: [], memoryMb: -1 }).map((i) => i.path)).toEqual(
-      expect.arrayContaining(["command", "memoryMb"]),
-    );
+    expect(spec).toMatchObject({
+      network: false,
+      readOnlyRoot: true,
+      user: "1000:1000",
+      workingDir: "/workspace",
+    });
+    expect(
+      issues(ContainerSpecSchema, { image: "img", command: [], memoryMb: -1 }).map((i) => i.path),
+    ).toEqual(expect.arrayContaining(["command", "memoryMb"]));
   });
   it("parses context snapshots and conversations", () => {
     const snapshot = ContextSnapshotSchema.parse({
@@ -269,14 +376,26 @@ describe("containers, context, conversations and ICC", () => {
       takenAt: "t",
     });
     expect(snapshot.evictions).toBe(0);
-    const conversation = ConversationSchema.parse({ schemaVersion: 1, id: "c", state: "working", turns: [], createdAt: "t", updatedAt: "t" });
+    const conversation = ConversationSchema.parse({
+      schemaVersion: 1,
+      id: "c",
+      state: "working",
+      turns: [],
+      createdAt: "t",
+      updatedAt: "t",
+    });
     expect(conversation.tokenEstimate).toBe(0);
-    expect(issues(ConversationSchema, { ...conversation, state: "sleeping" })[0]?.path).toBe("state");
+    expect(issues(ConversationSchema, { ...conversation, state: "sleeping" })[0]?.path).toBe(
+      "state",
+    );
   });
   it("validates ICC bodies", () => {
     expect(IccToolCallRequestSchema.parse({}).parameters).toEqual({});
     expect(issues(IccAgentRequestSchema, { message: "" })[0]?.path).toBe("message");
-    expect(issues(IccLlmRequestSchema, { messages: [{ role: "user", content: "x" }], temperature: 9 })[0]?.path).toBe("temperature");
+    expect(
+      issues(IccLlmRequestSchema, { messages: [{ role: "user", content: "x" }], temperature: 9 })[0]
+        ?.path,
+    ).toBe("temperature");
     expect(issues(IccContextSetRequestSchema, { value: 1 })[0]?.path).toBe("key");
   });
 });
@@ -285,14 +404,25 @@ describe("RuntimeConfigSchema", () => {
   it("fills every default", () => {
     const config = RuntimeConfigSchema.parse({});
     expect(config).toMatchObject({ host: "127.0.0.1", port: 7070, dataDir: "./.aria" });
-    expect(config.features).toEqual({ planning: true, reflection: true, containers: true, caching: true, parallelSteps: true });
+    expect(config.features).toEqual({
+      planning: true,
+      reflection: true,
+      containers: true,
+      caching: true,
+      parallelSteps: true,
+    });
     expect(config.limits.maxParallelSteps).toBe(8);
     expect(config.llm.providers).toEqual(["openai", "anthropic", "local"]);
   });
   it("names bad fields", () => {
-    const paths = issues(RuntimeConfigSchema, { port: 70000, redisUrl: "http://x", llm: { providers: ["gemini"] }, features: { planning: "yes" } }).map(
-      (i) => i.path,
+    const paths = issues(RuntimeConfigSchema, {
+      port: 70000,
+      redisUrl: "http://x",
+      llm: { providers: ["gemini"] },
+      features: { planning: "yes" },
+    }).map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(["port", "redisUrl", "llm.providers.0", "features.planning"]),
     );
-    expect(paths).toEqual(expect.arrayContaining(["port", "redisUrl", "llm.providers.0", "features.planning"]));
   });
 });

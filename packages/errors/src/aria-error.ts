@@ -1,5 +1,11 @@
 import type { ErrorBody } from "@aria/core-types";
-import { type CatalogEntry, ERROR_CATALOG, type ErrorCategory, type ErrorCode, type Severity } from "./catalog.ts";
+import {
+  type CatalogEntry,
+  ERROR_CATALOG,
+  type ErrorCategory,
+  type ErrorCode,
+  type Severity,
+} from "./catalog.ts";
 import { redact, redactText } from "./redact.ts";
 
 const MARKER = Symbol.for("aria.error");
@@ -64,7 +70,11 @@ export class AriaError extends Error {
 
   /** True for any AriaError, also across duplicate copies of this package. */
   static is(value: unknown): value is AriaError {
-    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[MARKER] === true;
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[MARKER] === true
+    );
   }
 
   /** True when `value` is an AriaError with the given code. */
@@ -96,7 +106,9 @@ export class AriaError extends Error {
 
   /** The serialisable body: no stack, secrets redacted, the cause chain as messages only. */
   toBody(): ErrorBody {
-    const details: Record<string, unknown> = { ...(redact(this.details) as Record<string, unknown>) };
+    const details: Record<string, unknown> = {
+      ...(redact(this.details) as Record<string, unknown>),
+    };
     const causes = causeChain(this.cause);
     if (causes.length > 0) details.causes = causes;
     return {
@@ -158,12 +170,24 @@ function causeChain(cause: unknown): Array<{ name: string; message: string; code
  * Wraps anything thrown into an AriaError. AriaErrors pass through (with the context added); an
  * `AbortError` becomes RUN_CANCELLED; anything else becomes `fallback` with the original as cause.
  */
-export function toAriaError(error: unknown, fallback: ErrorCode = "INTERNAL_ERROR", context?: ErrorContext): AriaError {
+export function toAriaError(
+  error: unknown,
+  fallback: ErrorCode = "INTERNAL_ERROR",
+  context?: ErrorContext,
+): AriaError {
   if (AriaError.is(error)) return context ? error.withContext(context) : error;
-  if (error instanceof Error && (error.name === "AbortError" || (error as { code?: unknown }).code === "ABORT_ERR")) {
-    return new AriaError("RUN_CANCELLED", { message: "The operation was cancelled", cause: error, ...(context ? { context } : {}) });
+  if (
+    error instanceof Error &&
+    (error.name === "AbortError" || (error as { code?: unknown }).code === "ABORT_ERR")
+  ) {
+    return new AriaError("RUN_CANCELLED", {
+      message: "The operation was cancelled",
+      cause: error,
+      ...(context ? { context } : {}),
+    });
   }
-  const message = error instanceof Error ? error.message : typeof error === "string" ? error : "Unknown error";
+  const message =
+    error instanceof Error ? error.message : typeof error === "string" ? error : "Unknown error";
   return new AriaError(fallback, {
     message: redactText(message),
     cause: error,
@@ -174,7 +198,11 @@ export function toAriaError(error: unknown, fallback: ErrorCode = "INTERNAL_ERRO
 /**
  * Adds context to an error on its way up and rethrows it: `catch (e) { bubble(e, {stepId}) }`.
  */
-export function bubble(error: unknown, context: ErrorContext, fallback: ErrorCode = "INTERNAL_ERROR"): never {
+export function bubble(
+  error: unknown,
+  context: ErrorContext,
+  fallback: ErrorCode = "INTERNAL_ERROR",
+): never {
   throw toAriaError(error, fallback, context);
 }
 
@@ -182,6 +210,7 @@ export function bubble(error: unknown, context: ErrorContext, fallback: ErrorCod
 export function isRetryable(error: unknown): boolean {
   if (AriaError.is(error)) return error.retryable;
   const status = (error as { status?: unknown })?.status;
-  if (typeof status === "number") return status === 408 || status === 409 || status === 429 || status >= 500;
+  if (typeof status === "number")
+    return status === 408 || status === 409 || status === 429 || status >= 500;
   return false;
 }

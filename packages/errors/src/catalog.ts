@@ -40,15 +40,20 @@ export const ERROR_CATALOG = {
     severity: "low",
     httpStatus: 400,
     retryable: false,
-    guidance: "The input does not match the expected shape. Fix the fields named in the details and send it again.",
-    recoveryActions: ["Correct the fields listed in details.issues", "Check the schema in the API reference"],
+    guidance:
+      "The input does not match the expected shape. Fix the fields named in the details and send it again.",
+    recoveryActions: [
+      "Correct the fields listed in details.issues",
+      "Check the schema in the API reference",
+    ],
   },
   INVALID_JSON: {
     category: "validation",
     severity: "low",
     httpStatus: 400,
     retryable: false,
-    guidance: "The body is not valid JSON. Send a JSON document with Content-Type: application/json.",
+    guidance:
+      "The body is not valid JSON. Send a JSON document with Content-Type: application/json.",
     recoveryActions: ["Validate the body with a JSON linter", "Check quoting and trailing commas"],
   },
   PAYLOAD_TOO_LARGE: {
@@ -57,14 +62,18 @@ export const ERROR_CATALOG = {
     httpStatus: 413,
     retryable: false,
     guidance: "The request body is larger than the configured limit.",
-    recoveryActions: ["Send a smaller body", "Raise limits.requestBodyBytes if the size is intended"],
+    recoveryActions: [
+      "Send a smaller body",
+      "Raise limits.requestBodyBytes if the size is intended",
+    ],
   },
   CONFIG_INVALID: {
     category: "configuration",
     severity: "critical",
     httpStatus: 500,
     retryable: false,
-    guidance: "A configuration value is invalid. The message names the field; fix it in the environment or aria.config.json.",
+    guidance:
+      "A configuration value is invalid. The message names the field; fix it in the environment or aria.config.json.",
     recoveryActions: ["Fix the named field", "Run `aria doctor` to check the configuration"],
   },
   NOT_FOUND: {
@@ -81,7 +90,10 @@ export const ERROR_CATALOG = {
     httpStatus: 404,
     retryable: false,
     guidance: "No installed tool has this name. List the tools with `aria tools` or GET /v1/tools.",
-    recoveryActions: ["Check the tool name (BUNDLE/TOOL when several bundles share it)", "Install the bundle that provides it"],
+    recoveryActions: [
+      "Check the tool name (BUNDLE/TOOL when several bundles share it)",
+      "Install the bundle that provides it",
+    ],
   },
   TOOL_AMBIGUOUS: {
     category: "tool",
@@ -96,8 +108,13 @@ export const ERROR_CATALOG = {
     severity: "medium",
     httpStatus: 500,
     retryable: true,
-    guidance: "The tool ran and failed. The cause says why; check its input and its own error message.",
-    recoveryActions: ["Inspect the cause", "Retry with corrected parameters", "Let reflection propose a different tool"],
+    guidance:
+      "The tool ran and failed. The cause says why; check its input and its own error message.",
+    recoveryActions: [
+      "Inspect the cause",
+      "Retry with corrected parameters",
+      "Let reflection propose a different tool",
+    ],
   },
   TOOL_TIMEOUT: {
     category: "tool",
@@ -105,7 +122,11 @@ export const ERROR_CATALOG = {
     httpStatus: 504,
     retryable: true,
     guidance: "The tool did not finish within its timeout.",
-    recoveryActions: ["Raise the step's timeoutMs or the tool's resources.timeoutMs", "Retry", "Split the work into smaller steps"],
+    recoveryActions: [
+      "Raise the step's timeoutMs or the tool's resources.timeoutMs",
+      "Retry",
+      "Split the work into smaller steps",
+    ],
   },
   TOOL_OUTPUT_INVALID: {
     category: "tool",
@@ -113,15 +134,22 @@ export const ERROR_CATALOG = {
     httpStatus: 502,
     retryable: false,
     guidance: "The tool returned output that does not match its declared outputSchema.",
-    recoveryActions: ["Fix the tool so its output matches the schema", "Correct the outputSchema in the manifest"],
+    recoveryActions: [
+      "Fix the tool so its output matches the schema",
+      "Correct the outputSchema in the manifest",
+    ],
   },
   TOOL_FORBIDDEN: {
     category: "tool",
     severity: "high",
     httpStatus: 403,
     retryable: false,
-    guidance: "The policy does not allow this tool here (security level, agent tool list or permissions).",
-    recoveryActions: ["Add the tool to the agent's tools", "Adjust the security policy if the use is intended"],
+    guidance:
+      "The policy does not allow this tool here (security level, agent tool list or permissions).",
+    recoveryActions: [
+      "Add the tool to the agent's tools",
+      "Adjust the security policy if the use is intended",
+    ],
   },
   AGENT_NOT_FOUND: {
     category: "agent",
@@ -152,16 +180,25 @@ export const ERROR_CATALOG = {
     severity: "medium",
     httpStatus: 422,
     retryable: false,
-    guidance: "A {{...}} placeholder points at a step, output or path that does not exist or failed.",
-    recoveryActions: ["Check the step number or id in the placeholder", "Check the path against the step's output", "Make the step depend on the one it references"],
+    guidance:
+      "A {{...}} placeholder points at a step, output or path that does not exist or failed.",
+    recoveryActions: [
+      "Check the step number or id in the placeholder",
+      "Check the path against the step's output",
+      "Make the step depend on the one it references",
+    ],
   },
   PLAN_INVALID: {
     category: "planning",
     severity: "medium",
     httpStatus: 422,
     retryable: false,
-    guidance: "The plan is not valid: unknown steps or tools, cycles, or references to steps that do not run before.",
-    recoveryActions: ["Read details.problems", "Fix the pipeline definition or let the planner repair the plan"],
+    guidance:
+      "The plan is not valid: unknown steps or tools, cycles, or references to steps that do not run before.",
+    recoveryActions: [
+      "Read details.problems",
+      "Fix the pipeline definition or let the planner repair the plan",
+    ],
   },
   MAX_STEPS_EXCEEDED: {
     category: "execution",
@@ -169,14 +206,18 @@ export const ERROR_CATALOG = {
     httpStatus: 422,
     retryable: false,
     guidance: "The run needed more steps than its limit allows.",
-    recoveryActions: ["Raise options.maxSteps or the agent's maxSteps", "Make the task more specific"],
+    recoveryActions: [
+      "Raise options.maxSteps or the agent's maxSteps",
+      "Make the task more specific",
+    ],
   },
   BUDGET_EXCEEDED: {
     category: "execution",
     severity: "medium",
     httpStatus: 402,
     retryable: false,
-    guidance: "The run or session spent its token, cost, revision or reflection budget; the next call was refused, not made.",
+    guidance:
+      "The run or session spent its token, cost, revision or reflection budget; the next call was refused, not made.",
     recoveryActions: ["Raise the budget in the run options or configuration", "Simplify the task"],
   },
   STEP_FAILED: {
@@ -185,7 +226,10 @@ export const ERROR_CATALOG = {
     httpStatus: 500,
     retryable: false,
     guidance: "A step failed and its dependants could not run.",
-    recoveryActions: ["Inspect the failed step's error", "Mark the step continueOnError if its failure is acceptable"],
+    recoveryActions: [
+      "Inspect the failed step's error",
+      "Mark the step continueOnError if its failure is acceptable",
+    ],
   },
   BUNDLE_INVALID: {
     category: "bundle",
@@ -193,14 +237,18 @@ export const ERROR_CATALOG = {
     httpStatus: 400,
     retryable: false,
     guidance: "The .aria file is not a valid bundle: bad archive, bad manifest or unsafe entries.",
-    recoveryActions: ["Re-pack the bundle with `aria bundle pack`", "Run `aria bundle inspect FILE` for details"],
+    recoveryActions: [
+      "Re-pack the bundle with `aria bundle pack`",
+      "Run `aria bundle inspect FILE` for details",
+    ],
   },
   BUNDLE_UNSAFE: {
     category: "bundle",
     severity: "high",
     httpStatus: 400,
     retryable: false,
-    guidance: "The archive has an unsafe entry (path traversal, absolute path, link or device) or breaks a size limit.",
+    guidance:
+      "The archive has an unsafe entry (path traversal, absolute path, link or device) or breaks a size limit.",
     recoveryActions: ["Do not install this file", "Re-pack it from source with `aria bundle pack`"],
   },
   BUNDLE_INTEGRITY: {
@@ -217,7 +265,10 @@ export const ERROR_CATALOG = {
     httpStatus: 409,
     retryable: false,
     guidance: "A dependency is missing, at an incompatible version, or part of a cycle.",
-    recoveryActions: ["Install the missing dependency first", "Check the version ranges in the manifest"],
+    recoveryActions: [
+      "Install the missing dependency first",
+      "Check the version ranges in the manifest",
+    ],
   },
   BUNDLE_NOT_FOUND: {
     category: "bundle",
@@ -232,7 +283,8 @@ export const ERROR_CATALOG = {
     severity: "low",
     httpStatus: 409,
     retryable: false,
-    guidance: "This bundle version is already installed with different contents, or another bundle still depends on it.",
+    guidance:
+      "This bundle version is already installed with different contents, or another bundle still depends on it.",
     recoveryActions: ["Bump the version", "Uninstall the dependants first"],
   },
   CONTAINER_RUNTIME_UNAVAILABLE: {
@@ -240,7 +292,8 @@ export const ERROR_CATALOG = {
     severity: "high",
     httpStatus: 503,
     retryable: true,
-    guidance: "The container engine (Docker) is not reachable. Container steps cannot run; other steps still can.",
+    guidance:
+      "The container engine (Docker) is not reachable. Container steps cannot run; other steps still can.",
     recoveryActions: ["Start Docker (dockerd)", "Check DOCKER_HOST", "Run `aria doctor`"],
   },
   CONTAINER_START_FAILED: {
@@ -248,15 +301,21 @@ export const ERROR_CATALOG = {
     severity: "high",
     httpStatus: 500,
     retryable: true,
-    guidance: "The container could not be created or started (missing image, bad command or limits).",
-    recoveryActions: ["Build the tool image (see docs/containers.md)", "Check the image and command", "Run `aria doctor`"],
+    guidance:
+      "The container could not be created or started (missing image, bad command or limits).",
+    recoveryActions: [
+      "Build the tool image (see docs/containers.md)",
+      "Check the image and command",
+      "Run `aria doctor`",
+    ],
   },
   CONTAINER_TIMEOUT: {
     category: "container",
     severity: "medium",
     httpStatus: 504,
     retryable: true,
-    guidance: "The container workload did not finish within its wall-clock timeout and was stopped.",
+    guidance:
+      "The container workload did not finish within its wall-clock timeout and was stopped.",
     recoveryActions: ["Raise resources.timeoutMs", "Make the workload faster"],
   },
   CONTAINER_OOM: {
@@ -273,7 +332,10 @@ export const ERROR_CATALOG = {
     httpStatus: 500,
     retryable: false,
     guidance: "The workload exited with a non-zero status.",
-    recoveryActions: ["Read the container's stderr in the error details", "Fix the command or its input"],
+    recoveryActions: [
+      "Read the container's stderr in the error details",
+      "Fix the command or its input",
+    ],
   },
   CONTAINER_LIMIT_REACHED: {
     category: "container",
@@ -288,8 +350,13 @@ export const ERROR_CATALOG = {
     severity: "high",
     httpStatus: 503,
     retryable: false,
-    guidance: "No LLM provider is configured for this request. Set OPENAI_API_KEY, ANTHROPIC_API_KEY or ARIA_LOCAL_LLM_URL.",
-    recoveryActions: ["Set a provider's key or URL", "Check ARIA_LLM_PROVIDERS", "Run `aria doctor`"],
+    guidance:
+      "No LLM provider is configured for this request. Set OPENAI_API_KEY, ANTHROPIC_API_KEY or ARIA_LOCAL_LLM_URL.",
+    recoveryActions: [
+      "Set a provider's key or URL",
+      "Check ARIA_LLM_PROVIDERS",
+      "Run `aria doctor`",
+    ],
   },
   LLM_RATE_LIMITED: {
     category: "llm",
@@ -304,8 +371,13 @@ export const ERROR_CATALOG = {
     severity: "high",
     httpStatus: 503,
     retryable: true,
-    guidance: "The LLM provider failed or could not be reached (5xx, timeout, connection refused or circuit open).",
-    recoveryActions: ["Retry later", "Configure a fallback provider", "Check the provider's status and base URL"],
+    guidance:
+      "The LLM provider failed or could not be reached (5xx, timeout, connection refused or circuit open).",
+    recoveryActions: [
+      "Retry later",
+      "Configure a fallback provider",
+      "Check the provider's status and base URL",
+    ],
   },
   LLM_INVALID_RESPONSE: {
     category: "llm",
@@ -320,7 +392,8 @@ export const ERROR_CATALOG = {
     severity: "medium",
     httpStatus: 400,
     retryable: false,
-    guidance: "The LLM provider rejected the request (400/401/403/404): bad parameters, key or model.",
+    guidance:
+      "The LLM provider rejected the request (400/401/403/404): bad parameters, key or model.",
     recoveryActions: ["Check the model name and parameters", "Check the provider's API key"],
   },
   ICC_UNAUTHORIZED: {
@@ -329,7 +402,10 @@ export const ERROR_CATALOG = {
     httpStatus: 401,
     retryable: false,
     guidance: "The ICC token is missing, malformed, expired or revoked.",
-    recoveryActions: ["Use the ARIA_ICC_TOKEN injected into the container", "Do not reuse tokens after a container ends"],
+    recoveryActions: [
+      "Use the ARIA_ICC_TOKEN injected into the container",
+      "Do not reuse tokens after a container ends",
+    ],
   },
   ICC_FORBIDDEN: {
     category: "icc",
@@ -337,7 +413,10 @@ export const ERROR_CATALOG = {
     httpStatus: 403,
     retryable: false,
     guidance: "The ICC token does not permit this call.",
-    recoveryActions: ["Declare the permission in the tool's manifest", "Call only what GET /tools and GET /agents list"],
+    recoveryActions: [
+      "Declare the permission in the tool's manifest",
+      "Call only what GET /tools and GET /agents list",
+    ],
   },
   UNAUTHORIZED: {
     category: "auth",
@@ -408,7 +487,8 @@ export const ERROR_CATALOG = {
     severity: "critical",
     httpStatus: 503,
     retryable: true,
-    guidance: "The state store (Redis) is not reachable. Nothing was written; retry when it is back.",
+    guidance:
+      "The state store (Redis) is not reachable. Nothing was written; retry when it is back.",
     recoveryActions: ["Check REDIS_URL and that Redis runs", "Retry the request"],
   },
   APPROVAL_REQUIRED: {

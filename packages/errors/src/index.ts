@@ -2,7 +2,14 @@
  * @aria/errors: the AriaError class, the catalogue of error codes with guidance and recovery actions,
  * error families for containers, LLMs, bundles and ICC, and helpers to wrap and bubble errors.
  */
-export { AriaError, type AriaErrorOptions, type ErrorContext, bubble, isRetryable, toAriaError } from "./aria-error.ts";
+export {
+  AriaError,
+  type AriaErrorOptions,
+  bubble,
+  type ErrorContext,
+  isRetryable,
+  toAriaError,
+} from "./aria-error.ts";
 export {
   type CatalogEntry,
   ERROR_CATALOG,

@@ -1,4 +1,5 @@
-const SECRET_KEY = /(api[-_]?key|secret|password|passwd|token|authorization|cookie|credential|private[-_]?key|signing[-_]?key)/i;
+const SECRET_KEY =
+  /(api[-_]?key|secret|password|passwd|token|authorization|cookie|credential|private[-_]?key|signing[-_]?key)/i;
 
 /** Text patterns that look like credentials: provider keys, bearer tokens, JWT-like strings. */
 const SECRET_PATTERNS: RegExp[] = [
@@ -24,15 +25,23 @@ export function redactText(text: string): string {
  */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 8) return "[TRUNCATED]";
-  if (typeof value === "string") return redactText(value.length > 4000 ? `${value.slice(0, 4000)}…` : value);
+  if (typeof value === "string")
+    return redactText(value.length > 4000 ? `${value.slice(0, 4000)}…` : value);
   if (value === null || typeof value !== "object") {
-    return typeof value === "bigint" ? value.toString() : typeof value === "function" ? undefined : value;
+    return typeof value === "bigint"
+      ? value.toString()
+      : typeof value === "function"
+        ? undefined
+        : value;
   }
   if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
   if (Array.isArray(value)) return value.slice(0, 100).map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value).slice(0, 100)) {
-    out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && typeof v !== "boolean" ? REDACTED : redact(v, depth + 1);
+    out[key] =
+      SECRET_KEY.test(key) && v !== undefined && v !== null && typeof v !== "boolean"
+        ? REDACTED
+        : redact(v, depth + 1);
   }
   return out;
 }

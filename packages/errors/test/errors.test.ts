@@ -48,21 +48,24 @@ describe("the error catalogue", () => {
     for (const code of CONTRACT_CODES) expect(ERROR_CODES).toContain(code);
   });
 
-  it.each(ERROR_CODES)("%s has guidance, recovery actions, a severity and an HTTP status", (code) => {
-    const entry = ERROR_CATALOG[code];
-    expect(code).toMatch(/^[A-Z][A-Z0-9_]+$/);
-    expect(entry.guidance.length).toBeGreaterThan(20);
-    expect(entry.recoveryActions.length).toBeGreaterThan(0);
-    for (const action of entry.recoveryActions) expect(action.length).toBeGreaterThan(3);
-    expect(["low", "medium", "high", "critical"]).toContain(entry.severity);
-    expect(entry.httpStatus).toBeGreaterThanOrEqual(400);
-    expect(entry.httpStatus).toBeLessThan(600);
-    const error = new AriaError(code);
-    expect(error.userGuidance).toBe(entry.guidance);
-    expect(error.recoveryActions).toEqual(entry.recoveryActions);
-    expect(error.toHttpStatus()).toBe(entry.httpStatus);
-    expect(ErrorEnvelopeSchema.safeParse(error.toJSON()).success).toBe(true);
-  });
+  it.each(ERROR_CODES)(
+    "%s has guidance, recovery actions, a severity and an HTTP status",
+    (code) => {
+      const entry = ERROR_CATALOG[code];
+      expect(code).toMatch(/^[A-Z][A-Z0-9_]+$/);
+      expect(entry.guidance.length).toBeGreaterThan(20);
+      expect(entry.recoveryActions.length).toBeGreaterThan(0);
+      for (const action of entry.recoveryActions) expect(action.length).toBeGreaterThan(3);
+      expect(["low", "medium", "high", "critical"]).toContain(entry.severity);
+      expect(entry.httpStatus).toBeGreaterThanOrEqual(400);
+      expect(entry.httpStatus).toBeLessThan(600);
+      const error = new AriaError(code);
+      expect(error.userGuidance).toBe(entry.guidance);
+      expect(error.recoveryActions).toEqual(entry.recoveryActions);
+      expect(error.toHttpStatus()).toBe(entry.httpStatus);
+      expect(ErrorEnvelopeSchema.safeParse(error.toJSON()).success).toBe(true);
+    },
+  );
 });
 
 describe("AriaError", () => {
@@ -74,7 +77,13 @@ describe("AriaError", () => {
       cause,
     });
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ code: "TOOL_EXECUTION_FAILED", category: "tool", severity: "medium", retryable: true, message: "wordCount failed" });
+    expect(error).toMatchObject({
+      code: "TOOL_EXECUTION_FAILED",
+      category: "tool",
+      severity: "medium",
+      retryable: true,
+      message: "wordCount failed",
+    });
     expect(error.context.tool).toBe("wordCount");
     expect(error.cause).toBe(cause);
   });
@@ -91,14 +100,20 @@ describe("AriaError", () => {
   });
 
   it("is recognised across package copies by its marker", () => {
-    const foreign = Object.assign(new Error("x"), { [Symbol.for("aria.error")]: true, code: "TOOL_TIMEOUT" });
+    const foreign = Object.assign(new Error("x"), {
+      [Symbol.for("aria.error")]: true,
+      code: "TOOL_TIMEOUT",
+    });
     expect(AriaError.is(foreign)).toBe(true);
     expect(AriaError.is(new Error("x"))).toBe(false);
     expect(AriaError.hasCode(new AriaError("TOOL_TIMEOUT"), "TOOL_TIMEOUT")).toBe(true);
   });
 
   it("round-trips through its serialised body", () => {
-    const original = new AriaError("PLACEHOLDER_UNRESOLVED", { message: "no step 3", details: { placeholder: "{{step_3_output}}" } });
+    const original = new AriaError("PLACEHOLDER_UNRESOLVED", {
+      message: "no step 3",
+      details: { placeholder: "{{step_3_output}}" },
+    });
     const copy = AriaError.fromBody(original.toBody());
     expect(copy.code).toBe("PLACEHOLDER_UNRESOLVED");
     expect(copy.message).toBe("no step 3");
@@ -111,7 +126,11 @@ describe("toJSON redaction", () => {
     const cause = new Error("upstream said: invalid key sk-abcdefghijklmnop1234");
     const error = new AriaError("LLM_REQUEST_REJECTED", {
       message: "request with Authorization: Bearer abcdefghijklmnopqrstuvwxyz failed",
-      details: { apiKey: "sk-live-1234567890abcdef", nested: { password: "hunter22", note: "key sk-ant-abcdefghijkl99" }, ok: 1 },
+      details: {
+        apiKey: "sk-live-1234567890abcdef",
+        nested: { password: "hunter22", note: "key sk-ant-abcdefghijkl99" },
+        ok: 1,
+      },
       context: { component: "llm", token: "icc_0123456789abcdef0123" },
       cause,
     });
@@ -126,7 +145,9 @@ describe("toJSON redaction", () => {
     expect(text).not.toContain("icc_0123456789abcdef0123");
     expect(json.error.details.apiKey).toBe(REDACTED);
     expect(json.error.details.ok).toBe(1);
-    expect(json.error.details.causes).toEqual([{ name: "Error", message: `upstream said: invalid key ${REDACTED}` }]);
+    expect(json.error.details.causes).toEqual([
+      { name: "Error", message: `upstream said: invalid key ${REDACTED}` },
+    ]);
     expect(json.error.context.token).toBe(REDACTED);
   });
 
@@ -137,7 +158,9 @@ describe("toJSON redaction", () => {
       node.next = {};
       node = node.next as Record<string, unknown>;
     }
-    const error = new AriaError("VALIDATION_FAILED", { details: { deep, long: "x".repeat(10_000) } });
+    const error = new AriaError("VALIDATION_FAILED", {
+      details: { deep, long: "x".repeat(10_000) },
+    });
     const body = error.toBody();
     expect(JSON.stringify(body).length).toBeLessThan(6000);
   });
@@ -181,7 +204,9 @@ describe("wrapping and bubbling", () => {
 
 describe("error families", () => {
   it("builds container errors", () => {
-    expect(containerError.unavailable("connect ENOENT /var/run/docker.sock").code).toBe("CONTAINER_RUNTIME_UNAVAILABLE");
+    expect(containerError.unavailable("connect ENOENT /var/run/docker.sock").code).toBe(
+      "CONTAINER_RUNTIME_UNAVAILABLE",
+    );
     expect(containerError.startFailed("img", "no such image").code).toBe("CONTAINER_START_FAILED");
     expect(containerError.timeout(500).message).toContain("500 ms");
     expect(containerError.oom(128).code).toBe("CONTAINER_OOM");

@@ -61,11 +61,24 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
   const launch = async () => {
     child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", options.appendonly ? "yes" : "no", "--dir", dir],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        options.appendonly ? "yes" : "no",
+        "--dir",
+        dir,
+      ],
       { stdio: "ignore" },
     );
     const failed = new Promise<never>((_, reject) => {
-      child?.once("error", (error) => reject(new Error(`cannot start redis-server (is it installed?): ${error.message}`)));
+      child?.once("error", (error) =>
+        reject(new Error(`cannot start redis-server (is it installed?): ${error.message}`)),
+      );
     });
     await Promise.race([waitForPort(port, 10_000), failed]);
   };
