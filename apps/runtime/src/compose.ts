@@ -1,8 +1,12 @@
 import { createRequire } from "node:module";
 import type { Logger, RuntimeConfig } from "@aria/core-types";
 import type { Hono } from "hono";
+import type { AppEnv } from "./app.ts";
 import { createApp } from "./app.ts";
+import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
+import { MemoryCounterStore } from "./http/rate-limit.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
 import { dockerCheck, type ReadinessCheck } from "./readiness.ts";
 
 const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -15,8 +19,10 @@ export interface Closeable {
 
 export interface Runtime {
   config: RuntimeConfig;
-  app: Hono;
+  app: Hono<AppEnv>;
   logger: Logger;
+  metrics: Metrics;
+  audit: AuditLog;
   closeables: Closeable[];
   close(): Promise<void>;
 }
@@ -54,15 +60,37 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     });
   }
 
-  logger.info({ config: describeConfig(config) }, "configuration loaded");
+  const metrics = createMetrics();
+  const audit: AuditLog = new MemoryAuditLog();
+  const counters = new MemoryCounterStore();
 
-  const app = createApp({ logger, checks, version: pkg.version, startedAt: Date.now() });
+  logger.info({ config: describeConfig(config) }, "configuration loaded");
+  await audit.record({
+    actor: "runtime",
+    action: "runtime.start",
+    outcome: "success",
+    details: describeConfig(config),
+  });
+
+  const app = createApp({
+    logger,
+    checks,
+    version: pkg.version,
+    startedAt: Date.now(),
+    metrics,
+    audit,
+    apiKeys: config.apiKeys,
+    counters,
+    rateLimitPerMinute: config.limits.rateLimitPerMinute,
+  });
 
   let closed = false;
   return {
     config,
     app,
     logger,
+    metrics,
+    audit,
     closeables,
     async close() {
       if (closed) return;
