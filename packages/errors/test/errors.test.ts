@@ -231,3 +231,14 @@ describe("error families", () => {
     expect(iccError.forbidden("llm").toHttpStatus()).toBe(403);
   });
 });
+
+describe("docs/troubleshooting.md", () => {
+  it("has one entry per error code (regenerate with pnpm docs:errors)", async () => {
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const page = fs.readFileSync(path.resolve(import.meta.dirname, "../../../docs/troubleshooting.md"), "utf8");
+    for (const code of ERROR_CODES) {
+      expect(page).toContain(`## ${code}\n\n${ERROR_CATALOG[code].guidance}`);
+    }
+  });
+});
