@@ -5,6 +5,8 @@
 
 export {
   ARIA_DEFINITION_KEY,
+  BUILTIN_TOOL_NAMES,
+  type BuiltinToolName,
   type ContainerToolExecutor,
   type ContainerToolRequest,
   type DefinitionKind,
