@@ -1,0 +1,1199 @@
+import { randomUUID } from "node:crypto";
+import type {
+  AgentRegistry,
+  Clock,
+  ContainerManager,
+  ErrorBody,
+  EventSink,
+  ExecutionPlan,
+  ExecutionStep,
+  JsonSchema,
+  Lease,
+  LlmClient,
+  Logger,
+  PipelineManifest,
+  RunEventType,
+  RunOptions,
+  RunState,
+  RunStatus,
+  RunTarget,
+  StateStore,
+  StepCheckpoint,
+  StepKind,
+  StepResult,
+  ToolRegistry,
+} from "@aria/core-types";
+import { AriaError, toAriaError } from "@aria/errors";
+import {
+  CONTEXT_DEFAULTS,
+  RuntimeContext,
+  type RuntimeContextOptions,
+} from "../context/runtime-context.ts";
+import { ExecutionEngine, type ExecutionEngineConfig } from "../execution/execution-engine.ts";
+import type {
+  AgentExecutor,
+  InvocationResult,
+  PipelineRunner,
+  StepUsage,
+  TeamExecutor,
+} from "../execution/executors.ts";
+import {
+  buildPlanGraph,
+  type ImplicitOrder,
+  type PlanGraph,
+  type PlanProblem,
+  validatePlan,
+} from "../graph/plan-graph.ts";
+import { copyValue } from "../placeholders/resolve.ts";
+import { CHECKPOINT_SCHEMA_VERSION, foldCheckpoints } from "../state/checkpoints.ts";
+import { runLeaseKey } from "../state/memory-state-store.ts";
+import { type FailurePolicy, GraphRun, type GraphRunHooks, type StepRecord } from "./graph-run.ts";
+import { EngineMetrics, type EngineMetricsSnapshot, emptyExecutionMetrics } from "./metrics.ts";
+
+/** Tunables of the coordinator (everything has a default). */
+export interface AriaRuntimeEngineConfig extends ExecutionEngineConfig {
+  /** Lease owner name of this engine (default `engine-<uuid>`). */
+  instanceId?: string;
+  /** Steps running at once in one run (default 8; 1 turns parallel steps off). */
+  maxParallel?: number;
+  /** Largest plan accepted (default 10 000; a run's `options.maxSteps` lowers it). */
+  maxSteps?: number;
+  failurePolicy?: FailurePolicy;
+  /** Ordering of steps without `dependsOn` (default `previous`). */
+  implicitOrder?: ImplicitOrder;
+  /** Working-memory limit per run in bytes (default 64 MiB). */
+  memoryLimitBytes?: number;
+  /** Cleanup ratios and caps of each run's context. */
+  context?: Pick<
+    RuntimeContextOptions,
+    "evictAboveRatio" | "evictToRatio" | "maxHistory" | "maxInsights" | "maxErrors"
+  >;
+  /** Lease on a run while this engine advances it (default 30 s), renewed every `leaseRenewMs` (default ttl/3). */
+  leaseTtlMs?: number;
+  leaseRenewMs?: number;
+  /** Check before running that tools, agents, teams and pipelines named by steps exist (default true). */
+  validateTargets?: boolean;
+}
+
+/** Collaborators of the coordinator, by constructor injection (interfaces from core-types). */
+export interface AriaRuntimeEngineDeps {
+  tools: ToolRegistry;
+  store: StateStore;
+  agents?: AgentRegistry;
+  llm?: LlmClient;
+  containers?: ContainerManager;
+  agentExecutor?: AgentExecutor;
+  teamExecutor?: TeamExecutor;
+  events?: EventSink;
+  logger?: Logger;
+  clock?: Clock;
+  /**
+   * Validates a pipeline's input against its `inputSchema` (throw VALIDATION_FAILED to refuse).
+   * The runtime passes its JSON Schema validator; without one, `inputSchema` is not checked here.
+   */
+  validateInput?: (schema: JsonSchema, input: unknown, pipeline: string) => void;
+  config?: AriaRuntimeEngineConfig;
+}
+
+/** Per-run request options. */
+export interface RunRequest {
+  /** The run id (default: a new UUID). */
+  runId?: string;
+  sessionId?: string;
+  task?: string;
+  /** Stored with the run: `maxSteps`, `maxParallel`, `timeoutMs`, budgets... */
+  options?: RunOptions;
+  /** Aborting it cancels the run. */
+  signal?: AbortSignal;
+  /** A directory private to the run, handed to tools. */
+  workspaceDir?: string;
+}
+
+/** A plan as `runPlan` accepts it. */
+export interface PlanInput {
+  id?: string;
+  objective?: string;
+  steps: readonly unknown[];
+  output?: unknown;
+}
+
+/** The end of a run: its stored state and its context. */
+export interface RunResult {
+  run: RunState;
+  context: RuntimeContext;
+}
+
+type AbortKind = "cancel" | "timeout" | "lost" | "shutdown";
+
+interface ActiveRun {
+  runId: string;
+  run: RunState;
+  graph: PlanGraph;
+  context: RuntimeContext;
+  controller: AbortController;
+  abortKind: AbortKind | undefined;
+  lease: Lease;
+  version: number;
+  startedAtMs: number;
+  writes: Promise<void>;
+  usage: StepUsage;
+  hasContainers: boolean;
+  done: Promise<RunResult>;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+const TERMINAL: readonly RunStatus[] = ["succeeded", "failed", "cancelled"];
+
+/**
+ * The coordinator: runs pipelines and plans as dependency graphs, emits run events (to the
+ * EventSink and the store's event log), keeps metrics, checkpoints incrementally after every step
+ * under a fenced lease, and resumes interrupted runs without re-running finished steps.
+ */
+export class AriaRuntimeEngine implements PipelineRunner {
+  /** The single-step engine (the intelligence layer may run steps through it directly). */
+  readonly executionEngine: ExecutionEngine;
+  readonly instanceId: string;
+  private readonly deps: AriaRuntimeEngineDeps;
+  private readonly clock: Clock;
+  private readonly metricsData = new EngineMetrics();
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly maxParallel: number;
+  private readonly maxSteps: number;
+  private readonly failurePolicy: FailurePolicy;
+  private readonly implicitOrder: ImplicitOrder;
+  private readonly leaseTtlMs: number;
+  private readonly leaseRenewMs: number;
+  private closed = false;
+
+  constructor(deps: AriaRuntimeEngineDeps) {
+    this.deps = deps;
+    const config = deps.config ?? {};
+    this.clock = deps.clock ?? systemClock;
+    this.instanceId = config.instanceId ?? `engine-${randomUUID()}`;
+    this.maxParallel = config.maxParallel ?? 8;
+    this.maxSteps = config.maxSteps ?? 10_000;
+    this.failurePolicy = config.failurePolicy ?? "skip-dependants";
+    this.implicitOrder = config.implicitOrder ?? "previous";
+    this.leaseTtlMs = config.leaseTtlMs ?? 30_000;
+    this.leaseRenewMs = config.leaseRenewMs ?? Math.max(1, Math.floor(this.leaseTtlMs / 3));
+    this.executionEngine = new ExecutionEngine({
+      tools: deps.tools,
+      ...(deps.agents !== undefined ? { agents: deps.agents } : {}),
+      ...(deps.llm !== undefined ? { llm: deps.llm } : {}),
+      ...(deps.containers !== undefined ? { containers: deps.containers } : {}),
+      ...(deps.agentExecutor !== undefined ? { agentExecutor: deps.agentExecutor } : {}),
+      ...(deps.teamExecutor !== undefined ? { teamExecutor: deps.teamExecutor } : {}),
+      pipelineRunner: this,
+      clock: this.clock,
+      ...(deps.logger !== undefined ? { logger: deps.logger } : {}),
+      config,
+    });
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Runs an installed pipeline (by name, through the AgentRegistry) or a pipeline manifest. */
+  async runPipeline(
+    pipeline: string | PipelineManifest,
+    input?: unknown,
+    request: RunRequest = {},
+  ): Promise<RunResult> {
+    const manifest = typeof pipeline === "string" ? this.pipelineByName(pipeline) : pipeline;
+    this.checkInput(manifest, input);
+    const graph = this.graphFor(manifest.steps, manifest.output, request.options?.maxSteps);
+    return this.startRun(
+      { kind: "pipeline", name: manifest.name },
+      {
+        id: manifest.name,
+        objective: manifest.description,
+        ...(manifest.output !== undefined
+          ? { output: manifest.output as ExecutionPlan["output"] }
+          : {}),
+      },
+      graph,
+      input,
+      {
+        ...request,
+        options: {
+          ...(manifest.maxParallel !== undefined ? { maxParallel: manifest.maxParallel } : {}),
+          ...request.options,
+        },
+      },
+    );
+  }
+
+  /** Runs a plan (steps in the pipeline step shape, e.g. written by the planner). */
+  async runPlan(plan: PlanInput, input?: unknown, request: RunRequest = {}): Promise<RunResult> {
+    const graph = this.graphFor(plan.steps, plan.output, request.options?.maxSteps);
+    return this.startRun(
+      { kind: "plan" },
+      {
+        id: plan.id ?? randomUUID(),
+        objective: plan.objective ?? request.task ?? "",
+        ...(plan.output !== undefined ? { output: plan.output as ExecutionPlan["output"] } : {}),
+      },
+      graph,
+      input,
+      request,
+    );
+  }
+
+  /** Lists what is wrong with a pipeline or plan without running it (empty when it is valid). */
+  validate(
+    plan: { steps: readonly unknown[]; output?: unknown },
+    options: { maxSteps?: number } = {},
+  ): PlanProblem[] {
+    return validatePlan(plan.steps, this.graphOptions(plan.output, options.maxSteps));
+  }
+
+  /**
+   * Continues an interrupted run from its checkpoints, in this engine instance: finished steps are
+   * not run again; steps that were running when the run stopped run again with the same
+   * idempotency key. A run that already ended is returned as it is.
+   */
+  async resume(
+    runId: string,
+    request: Pick<RunRequest, "signal" | "workspaceDir"> = {},
+  ): Promise<RunResult> {
+    this.open();
+    const stored = await this.deps.store.getRun(runId);
+    if (stored === undefined)
+      throw new AriaError("RUN_NOT_FOUND", {
+        message: `No run with id ${runId}`,
+        context: { runId },
+      });
+    if (this.active.has(runId)) return this.active.get(runId)!.done;
+    if (stored.plan === undefined) {
+      throw new AriaError("VALIDATION_FAILED", {
+        message: `Run ${runId} has no plan to resume`,
+        context: { runId },
+      });
+    }
+    const folded = foldCheckpoints(await this.deps.store.readCheckpoints(runId));
+    const graph = buildPlanGraph(stored.plan.steps, {
+      ...(stored.plan.output !== undefined ? { output: stored.plan.output } : {}),
+      implicitOrder: this.implicitOrder,
+    });
+    const context = this.newContext(runId, stored.sessionId, stored.task);
+    const initial: StepRecord[] = [];
+    const usage: StepUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    for (const checkpoint of folded.steps.values()) {
+      const index = graph.indexById.get(checkpoint.stepId);
+      // Only final outcomes count; skipped and cancelled steps are decided again.
+      if (
+        index === undefined ||
+        (checkpoint.status !== "succeeded" && checkpoint.status !== "failed")
+      )
+        continue;
+      initial.push(recordFromCheckpoint(checkpoint, index, graph));
+      if (checkpoint.status === "succeeded")
+        context.restore(
+          RuntimeContext.stepKey(checkpoint.stepId),
+          checkpoint.output,
+          checkpoint.stepId,
+        );
+      if (checkpoint.usage !== undefined) addUsage(usage, checkpoint.usage);
+    }
+    for (const [key, value] of folded.memory) context.restore(key, value);
+    // Replay evictions, except outputs that steps still to run (or the output mapping) reference.
+    const needed = new Set<string>();
+    const finished = new Set(initial.map((r) => r.index));
+    for (let i = 0; i < graph.steps.length; i++) {
+      if (finished.has(i)) continue;
+      for (const j of graph.referencedSteps[i]!) needed.add(RuntimeContext.stepKey(graph.ids[j]!));
+    }
+    for (const j of graph.outputSteps) needed.add(RuntimeContext.stepKey(graph.ids[j]!));
+    context.evictKeys([...folded.evicted].filter((key) => !needed.has(key)));
+
+    if (TERMINAL.includes(stored.status)) return { run: stored, context };
+
+    const lease = await this.deps.store.acquireLease(
+      runLeaseKey(runId),
+      this.instanceId,
+      this.leaseTtlMs,
+    );
+    if (lease === undefined) {
+      throw new AriaError("RUN_CONFLICT", {
+        message: `Run ${runId} is being advanced by another worker (its lease has not expired)`,
+        context: { runId },
+      });
+    }
+    const now = this.clock.now();
+    const run: RunState = { ...stored, status: "running", updatedAt: iso(now) };
+    try {
+      const claimed = await this.deps.store.compareAndSetRun(
+        run,
+        stored.version,
+        lease.fencingToken,
+      );
+      if (!claimed)
+        throw new AriaError("RUN_CONFLICT", {
+          message: `Run ${runId} changed while resuming`,
+          context: { runId },
+        });
+      await this.deps.store.appendCheckpoint(
+        runId,
+        {
+          schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+          kind: "run.resumed",
+          at: iso(now),
+          owner: this.instanceId,
+          fencingToken: lease.fencingToken,
+        },
+        lease.fencingToken,
+      );
+    } catch (error) {
+      await this.deps.store.releaseLease(lease).catch(() => {});
+      throw error;
+    }
+    this.metricsData.increment("runsResumed");
+    const startedAtMs =
+      stored.metrics.startedAt !== undefined ? Date.parse(stored.metrics.startedAt) : now;
+    return this.execute(
+      { runId, run, graph, context, lease, version: stored.version + 1, startedAtMs, usage },
+      initial,
+      {
+        ...request,
+        ...(stored.sessionId !== undefined ? { sessionId: stored.sessionId } : {}),
+        options: stored.options,
+      },
+      true,
+    );
+  }
+
+  /** Cancels a run this engine is advancing; false when it is not running here. */
+  cancel(runId: string, reason = "cancelled by request"): boolean {
+    const active = this.active.get(runId);
+    if (active === undefined) return false;
+    this.abort(
+      active,
+      "cancel",
+      new AriaError("RUN_CANCELLED", {
+        message: `Run ${runId} was cancelled: ${reason}`,
+        context: { runId },
+      }),
+    );
+    return true;
+  }
+
+  /** Ids of the runs this engine is advancing. */
+  activeRuns(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** The live context of a run this engine is advancing (ICC `GET/POST /context` use it). */
+  getContext(runId: string): RuntimeContext | undefined {
+    return this.active.get(runId)?.context;
+  }
+
+  /**
+   * Writes a value into a running run's working memory and checkpoints it (ICC `POST /context`).
+   * Throws RUN_NOT_FOUND when the run is not advancing in this engine.
+   */
+  async setContextValue(runId: string, key: string, value: unknown): Promise<void> {
+    const active = this.active.get(runId);
+    if (active === undefined)
+      throw new AriaError("RUN_NOT_FOUND", {
+        message: `Run ${runId} is not running here`,
+        context: { runId },
+      });
+    active.context.set(key, value);
+    await this.checkpoint(active, {
+      schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+      kind: "memory.set",
+      at: iso(this.clock.now()),
+      key,
+      value,
+    });
+  }
+
+  /**
+   * A run as stored, with the steps finished so far filled in from its checkpoints while it is
+   * still running (what `GET /v1/runs/:id` shows).
+   */
+  async inspectRun(runId: string): Promise<RunState | undefined> {
+    const stored = await this.deps.store.getRun(runId);
+    if (stored === undefined || TERMINAL.includes(stored.status)) return stored;
+    const folded = foldCheckpoints(await this.deps.store.readCheckpoints(runId));
+    const planSteps = stored.plan?.steps ?? [];
+    const steps = [...folded.steps.values()]
+      .sort((a, b) => a.index - b.index)
+      .map((checkpoint) =>
+        stepResultFromCheckpoint(checkpoint, planSteps[checkpoint.index]?.type ?? "tool"),
+      );
+    return { ...stored, steps };
+  }
+
+  /** Counters and durations of this engine. */
+  metrics(): EngineMetricsSnapshot {
+    const snapshot = this.metricsData.snapshot();
+    snapshot.runsActive = this.active.size;
+    return snapshot;
+  }
+
+  /**
+   * Stops advancing runs and releases their leases without marking them finished, so another
+   * worker (or this one, later) can resume them. New runs are refused afterwards.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = [...this.active.values()].map((active) => {
+      this.abort(
+        active,
+        "shutdown",
+        new AriaError("RUN_CANCELLED", {
+          message: "The engine is shutting down",
+          context: { runId: active.runId },
+        }),
+      );
+      return active.done.catch(() => undefined);
+    });
+    await Promise.all(pending);
+  }
+
+  /** Runs a pipeline nested inside a `pipeline` step (PipelineRunner). */
+  async runNestedPipeline(
+    pipeline: PipelineManifest,
+    input: unknown,
+    parent: Parameters<PipelineRunner["runNestedPipeline"]>[2],
+  ): Promise<InvocationResult> {
+    this.checkInput(pipeline, input);
+    const graph = this.graphFor(pipeline.steps, pipeline.output, undefined);
+    const context = this.newContext(parent.runId, parent.sessionId, undefined);
+    const prefix = `${parent.stepId}/`;
+    const usage: StepUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const hooks: GraphRunHooks = {
+      stepStarted: (i) =>
+        this.emit(parent.runId, "step.started", prefix + graph.ids[i]!, {
+          index: i,
+          type: graph.steps[i]!.type,
+          pipeline: pipeline.name,
+        }),
+      stepRetrying: (i, notice) => this.emitRetry(parent.runId, prefix + graph.ids[i]!, notice),
+      stepFinished: async (record) => {
+        if (record.usage !== undefined) addUsage(usage, record.usage);
+        await this.emitStepEnd(parent.runId, { ...record, stepId: prefix + record.stepId }, graph);
+      },
+      stepSettled: () => {},
+    };
+    const run = new GraphRun({
+      runId: parent.runId,
+      graph,
+      context,
+      engine: this.executionEngine,
+      input,
+      hasInput: input !== undefined,
+      signal: parent.signal,
+      maxParallel: pipeline.maxParallel ?? this.maxParallel,
+      failurePolicy: this.failurePolicy,
+      keyPrefix: parent.keyPrefix,
+      depth: parent.depth,
+      clock: this.clock,
+      ...(parent.sessionId !== undefined ? { sessionId: parent.sessionId } : {}),
+      hooks,
+    });
+    const result = await run.run();
+    if (result.stopped !== undefined) throw result.stopped.reason;
+    const failure = result.records.find(
+      (r) => r.status === "failed" && graph.steps[r.index]!.continueOnError !== true,
+    );
+    if (failure !== undefined) {
+      throw new AriaError("STEP_FAILED", {
+        message: `Pipeline '${pipeline.name}' failed at step '${failure.stepId}': ${failure.error?.message ?? "failed"}`,
+        details: { pipeline: pipeline.name, stepId: failure.stepId, cause: failure.error },
+      });
+    }
+    return { output: this.outputOf(graph, run, result.records), usage };
+  }
+
+  // ------------------------------------------------------------------ running
+
+  private async startRun(
+    target: RunTarget,
+    plan: { id: string; objective: string; output?: ExecutionPlan["output"] },
+    graph: PlanGraph,
+    input: unknown,
+    request: RunRequest,
+  ): Promise<RunResult> {
+    this.open();
+    const runId = request.runId ?? randomUUID();
+    const store = this.deps.store;
+    const lease = await store.acquireLease(runLeaseKey(runId), this.instanceId, this.leaseTtlMs);
+    if (lease === undefined)
+      throw new AriaError("RUN_CONFLICT", {
+        message: `Run ${runId} is already held by another worker`,
+        context: { runId },
+      });
+    const now = this.clock.now();
+    const run: RunState = {
+      id: runId,
+      status: "running",
+      target,
+      ...(request.task !== undefined ? { task: request.task } : {}),
+      ...(input !== undefined ? { input } : {}),
+      ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
+      options: request.options ?? {},
+      plan: {
+        id: plan.id,
+        objective: plan.objective,
+        steps: graph.steps as ExecutionStep[],
+        revision: 0,
+        ...(plan.output !== undefined ? { output: plan.output } : {}),
+      },
+      steps: [],
+      metrics: { ...emptyExecutionMetrics(), startedAt: iso(now), stepsTotal: graph.steps.length },
+      cost: { usd: 0, inputTokens: 0, outputTokens: 0 },
+      createdAt: iso(now),
+      updatedAt: iso(now),
+      version: 0,
+    };
+    let created: boolean;
+    try {
+      created = await store.compareAndSetRun(run, -1, lease.fencingToken);
+    } catch (error) {
+      await store.releaseLease(lease).catch(() => {});
+      throw toAriaError(error, "STORE_UNAVAILABLE", { runId });
+    }
+    if (!created) {
+      await store.releaseLease(lease).catch(() => {});
+      throw new AriaError("RUN_CONFLICT", {
+        message: `A run with id ${runId} already exists`,
+        context: { runId },
+      });
+    }
+    const context = this.newContext(runId, request.sessionId, request.task);
+    return this.execute(
+      {
+        runId,
+        run,
+        graph,
+        context,
+        lease,
+        version: 0,
+        startedAtMs: now,
+        usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      },
+      [],
+      request,
+      false,
+    );
+  }
+
+  private execute(
+    base: Pick<
+      ActiveRun,
+      "runId" | "run" | "graph" | "context" | "lease" | "version" | "startedAtMs" | "usage"
+    >,
+    initial: StepRecord[],
+    request: RunRequest,
+    resumed: boolean,
+  ): Promise<RunResult> {
+    const active = base as ActiveRun;
+    active.controller = new AbortController();
+    active.abortKind = undefined;
+    active.writes = Promise.resolve();
+    active.hasContainers = base.graph.steps.some((s) => s.type === "container");
+    active.done = this.drive(active, initial, request, resumed);
+    this.active.set(active.runId, active);
+    return active.done;
+  }
+
+  private async drive(
+    active: ActiveRun,
+    initial: StepRecord[],
+    request: RunRequest,
+    resumed: boolean,
+  ): Promise<RunResult> {
+    const { runId, graph, context } = active;
+    const options = request.options ?? {};
+    this.metricsData.increment("runsStarted");
+    const cleanups: Array<() => void> = [];
+    try {
+      await this.emit(runId, "run.started", undefined, {
+        target: active.run.target,
+        steps: graph.steps.length,
+        ...(resumed ? { resumed: true, finishedSteps: initial.length } : {}),
+      });
+
+      const renew = setInterval(() => void this.renew(active), this.leaseRenewMs);
+      renew.unref?.();
+      cleanups.push(() => clearInterval(renew));
+      if (options.timeoutMs !== undefined) {
+        const remaining = Math.max(0, active.startedAtMs + options.timeoutMs - this.clock.now());
+        const timer = setTimeout(
+          () =>
+            this.abort(
+              active,
+              "timeout",
+              new AriaError("RUN_TIMEOUT", {
+                message: `Run ${runId} exceeded its ${options.timeoutMs} ms timeout`,
+                context: { runId },
+              }),
+            ),
+          remaining,
+        );
+        timer.unref?.();
+        cleanups.push(() => clearTimeout(timer));
+      }
+      const external = request.signal;
+      if (external !== undefined) {
+        const onAbort = () =>
+          this.abort(
+            active,
+            "cancel",
+            AriaError.is(external.reason)
+              ? external.reason
+              : new AriaError("RUN_CANCELLED", {
+                  message: `Run ${runId} was cancelled`,
+                  context: { runId },
+                }),
+          );
+        if (external.aborted) onAbort();
+        else {
+          external.addEventListener("abort", onAbort, { once: true });
+          cleanups.push(() => external.removeEventListener("abort", onAbort));
+        }
+      }
+      context.onEvict((eviction) => {
+        this.metricsData.increment("memoryEvictions", eviction.keys.length);
+        const at = iso(this.clock.now());
+        this.checkpoint(active, {
+          schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+          kind: "memory.evicted",
+          at,
+          keys: eviction.keys,
+        }).catch((error) =>
+          this.abort(active, "lost", toAriaError(error, "STORE_UNAVAILABLE", { runId })),
+        );
+        void this.emit(runId, "memory.evicted", undefined, { ...eviction });
+      });
+
+      const graphRun = new GraphRun({
+        runId,
+        graph,
+        context,
+        engine: this.executionEngine,
+        input: active.run.input,
+        hasInput: active.run.input !== undefined,
+        signal: active.controller.signal,
+        maxParallel: options.maxParallel ?? this.maxParallel,
+        failurePolicy: this.failurePolicy,
+        keyPrefix: `${runId}:`,
+        depth: 0,
+        initial,
+        clock: this.clock,
+        ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
+        ...(request.workspaceDir !== undefined ? { workspaceDir: request.workspaceDir } : {}),
+        hooks: this.hooksFor(active),
+      });
+      const result = await graphRun.run();
+      await active.writes;
+      return await this.finish(active, graphRun, result.records, result.stopped?.reason);
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+      context.onEvict(undefined);
+      this.active.delete(runId);
+    }
+  }
+
+  private hooksFor(active: ActiveRun): GraphRunHooks {
+    const { runId, graph, context } = active;
+    return {
+      stepStarted: (i) => {
+        this.metricsData.increment("stepsStarted");
+        return this.emit(runId, "step.started", graph.ids[i]!, {
+          index: i,
+          type: graph.steps[i]!.type,
+        });
+      },
+      stepRetrying: (i, notice) => {
+        this.metricsData.increment("stepRetries");
+        return this.emitRetry(runId, graph.ids[i]!, notice);
+      },
+      stepFinished: async (record, output) => {
+        const checkpoint: StepCheckpoint = {
+          schemaVersion: 2,
+          kind: "step",
+          at: iso(record.finishedAt ?? this.clock.now()),
+          stepId: record.stepId,
+          index: record.index,
+          status: record.status,
+          attempts: record.attempts,
+          retries: record.retries,
+          durationMs: record.durationMs,
+          idempotencyKey: record.idempotencyKey,
+        };
+        if (record.status === "succeeded") checkpoint.output = output;
+        if (record.error !== undefined) checkpoint.error = record.error;
+        if (record.startedAt !== undefined) checkpoint.startedAt = iso(record.startedAt);
+        if (record.finishedAt !== undefined) checkpoint.finishedAt = checkpoint.at;
+        if (record.containerId !== undefined) checkpoint.containerId = record.containerId;
+        if (record.usage !== undefined) {
+          checkpoint.usage = record.usage;
+          addUsage(active.usage, record.usage);
+        }
+        await this.checkpoint(active, checkpoint);
+        this.observeStep(record, context);
+        await this.emitStepEnd(runId, record, graph);
+      },
+      stepSettled: (record) => this.observeStep(record, context),
+    };
+  }
+
+  private observeStep(record: StepRecord, context: RuntimeContext): void {
+    switch (record.status) {
+      case "succeeded":
+        this.metricsData.increment("stepsSucceeded");
+        break;
+      case "failed":
+        this.metricsData.increment("stepsFailed");
+        if (record.error !== undefined)
+          context.addError({ ...record.error, stepId: record.stepId });
+        break;
+      case "skipped":
+        this.metricsData.increment("stepsSkipped");
+        break;
+      case "cancelled":
+        this.metricsData.increment("stepsCancelled");
+        break;
+    }
+    if (record.startedAt !== undefined)
+      this.metricsData.observeStep(record.type, record.durationMs);
+    context.recordStep({
+      stepId: record.stepId,
+      status: record.status,
+      durationMs: record.durationMs,
+      attempts: record.attempts,
+      ...(record.error !== undefined ? { errorCode: record.error.code } : {}),
+    });
+  }
+
+  private async finish(
+    active: ActiveRun,
+    graphRun: GraphRun,
+    records: StepRecord[],
+    stopReason: AriaError | undefined,
+  ): Promise<RunResult> {
+    const { runId, graph, context } = active;
+    const store = this.deps.store;
+    if (active.abortKind === undefined && stopReason?.code === "RUN_CONFLICT")
+      active.abortKind = "lost";
+    if (active.abortKind === "lost" || active.abortKind === "shutdown") {
+      // Not ours to finish: the run stays `running` for the worker that resumes it.
+      if (active.abortKind === "shutdown") await store.releaseLease(active.lease).catch(() => {});
+      throw (
+        stopReason ??
+        new AriaError("RUN_CONFLICT", {
+          message: `Run ${runId} stopped on this worker`,
+          context: { runId },
+        })
+      );
+    }
+
+    let status: RunStatus;
+    let error: AriaError | undefined;
+    let output: unknown;
+    if (stopReason !== undefined) {
+      status = active.abortKind === "cancel" ? "cancelled" : "failed";
+      error = stopReason;
+    } else {
+      const failures = records.filter(
+        (r) => r.status === "failed" && graph.steps[r.index]!.continueOnError !== true,
+      );
+      if (failures.length > 0) {
+        const first = failures[0]!;
+        status = "failed";
+        error = new AriaError("STEP_FAILED", {
+          message: `Step '${first.stepId}' failed: ${first.error?.message ?? "unknown error"}`,
+          context: { runId, stepId: first.stepId },
+          details: {
+            failedSteps: failures.map((r) => r.stepId),
+            skippedSteps: records.filter((r) => r.status === "skipped").map((r) => r.stepId),
+            cause: first.error,
+          },
+        });
+      } else {
+        try {
+          output = this.outputOf(graph, graphRun, records);
+          status = "succeeded";
+        } catch (thrown) {
+          status = "failed";
+          error = toAriaError(thrown, "PLACEHOLDER_UNRESOLVED", { runId });
+        }
+      }
+    }
+
+    const now = this.clock.now();
+    const run = this.finalState(active, records, status, output, error, now);
+    let written = false;
+    try {
+      await this.checkpoint(active, {
+        schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+        kind: "run.finished",
+        at: iso(now),
+        status,
+      });
+      written = await store.compareAndSetRun(run, active.version, active.lease.fencingToken);
+      if (!written)
+        this.deps.logger?.warn(
+          { runId },
+          "final run record not written: the run changed under this worker",
+        );
+    } catch (thrown) {
+      this.deps.logger?.error(
+        { runId, err: toAriaError(thrown).toBody() },
+        "could not write the final run record",
+      );
+    }
+    if (written) run.version = active.version + 1;
+
+    const counts = {
+      succeeded: run.metrics.stepsSucceeded,
+      failed: run.metrics.stepsFailed,
+      skipped: run.metrics.stepsSkipped,
+    };
+    if (status === "succeeded") {
+      this.metricsData.increment("runsSucceeded");
+      await this.emit(runId, "run.completed", undefined, {
+        durationMs: run.metrics.durationMs,
+        steps: counts,
+      });
+    } else if (status === "cancelled") {
+      this.metricsData.increment("runsCancelled");
+      await this.emit(runId, "run.cancelled", undefined, { reason: error?.message, steps: counts });
+    } else {
+      this.metricsData.increment("runsFailed");
+      await this.emit(runId, "run.failed", undefined, {
+        error: { code: error?.code, message: error?.message },
+        steps: counts,
+      });
+    }
+    this.metricsData.observeRun(run.metrics.durationMs);
+    await store.releaseLease(active.lease).catch(() => {});
+    if (active.hasContainers && this.deps.containers !== undefined) {
+      await this.deps.containers
+        .cleanupRun(runId)
+        .catch((thrown: unknown) =>
+          this.deps.logger?.warn(
+            { runId, err: toAriaError(thrown).toBody() },
+            "container cleanup failed",
+          ),
+        );
+    }
+    return { run, context };
+  }
+
+  private finalState(
+    active: ActiveRun,
+    records: StepRecord[],
+    status: RunStatus,
+    output: unknown,
+    error: AriaError | undefined,
+    now: number,
+  ): RunState {
+    const { context } = active;
+    const metrics = {
+      ...emptyExecutionMetrics(),
+      startedAt: iso(active.startedAtMs),
+      finishedAt: iso(now),
+      durationMs: Math.max(0, now - active.startedAtMs),
+      stepsTotal: records.length,
+    };
+    const steps: StepResult[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      metrics.attempts += record.attempts;
+      metrics.retries += record.retries;
+      if (record.status === "succeeded") metrics.stepsSucceeded++;
+      else if (record.status === "failed") metrics.stepsFailed++;
+      else if (record.status === "skipped") metrics.stepsSkipped++;
+      const result: StepResult = {
+        stepId: record.stepId,
+        index: record.index,
+        type: record.type,
+        status: record.status,
+        success: record.status === "succeeded",
+        idempotencyKey: record.idempotencyKey,
+        metrics: {
+          ...emptyExecutionMetrics(),
+          durationMs: record.durationMs,
+          attempts: record.attempts,
+          retries: record.retries,
+          ...(record.startedAt !== undefined ? { startedAt: iso(record.startedAt) } : {}),
+          ...(record.finishedAt !== undefined ? { finishedAt: iso(record.finishedAt) } : {}),
+          ...(record.usage !== undefined
+            ? {
+                inputTokens: record.usage.inputTokens,
+                outputTokens: record.usage.outputTokens,
+                costUsd: record.usage.costUsd,
+              }
+            : {}),
+        },
+      };
+      if (record.status === "succeeded" && context.hasStepOutput(record.stepId))
+        result.output = context.getStepOutput(record.stepId);
+      if (record.error !== undefined) result.error = record.error;
+      if (record.containerId !== undefined) result.containerId = record.containerId;
+      steps[i] = result;
+    }
+    metrics.inputTokens = active.usage.inputTokens;
+    metrics.outputTokens = active.usage.outputTokens;
+    metrics.costUsd = active.usage.costUsd;
+    const run: RunState = {
+      ...active.run,
+      status,
+      steps,
+      metrics,
+      cost: {
+        usd: active.usage.costUsd,
+        inputTokens: active.usage.inputTokens,
+        outputTokens: active.usage.outputTokens,
+      },
+      updatedAt: iso(now),
+      version: active.version,
+    };
+    if (output !== undefined) run.result = output;
+    else delete run.result;
+    if (error !== undefined) run.error = error.toBody();
+    else delete run.error;
+    return run;
+  }
+
+  /** The run's output: the `output` mapping resolved, else the last declared step's output. */
+  private outputOf(graph: PlanGraph, source: GraphRun, records: StepRecord[]): unknown {
+    if (graph.output !== undefined) return graph.output.render(source);
+    const last = records[records.length - 1];
+    if (last === undefined || last.status !== "succeeded") return undefined;
+    return copyValue(source.stepById(last.stepId)?.output);
+  }
+
+  // ------------------------------------------------------------------ persistence and events
+
+  /** Appends a checkpoint after the run's earlier writes (one ordered chain per run, fenced). */
+  private checkpoint(active: ActiveRun, record: unknown): Promise<void> {
+    const write = active.writes.then(() =>
+      this.deps.store.appendCheckpoint(active.runId, record, active.lease.fencingToken),
+    );
+    active.writes = write.catch(() => {});
+    this.metricsData.increment("checkpointsWritten");
+    return write;
+  }
+
+  private async renew(active: ActiveRun): Promise<void> {
+    if (active.abortKind !== undefined) return;
+    try {
+      const renewed = await this.deps.store.renewLease(active.lease, this.leaseTtlMs);
+      if (renewed === undefined) {
+        this.abort(
+          active,
+          "lost",
+          new AriaError("RUN_CONFLICT", {
+            message: `Run ${active.runId}: the lease was lost to another worker`,
+            context: { runId: active.runId },
+          }),
+        );
+      } else {
+        active.lease = renewed;
+      }
+    } catch (error) {
+      if (this.clock.now() >= active.lease.expiresAt) {
+        this.abort(
+          active,
+          "lost",
+          toAriaError(error, "STORE_UNAVAILABLE", { runId: active.runId }),
+        );
+      }
+    }
+  }
+
+  private abort(active: ActiveRun, kind: AbortKind, reason: AriaError): void {
+    if (active.abortKind !== undefined || active.controller.signal.aborted) return;
+    active.abortKind = kind;
+    active.controller.abort(reason);
+  }
+
+  private emitRetry(
+    runId: string,
+    stepId: string,
+    notice: { failedAttempt: number; nextAttempt: number; delayMs: number; error: AriaError },
+  ): Promise<void> {
+    return this.emit(runId, "step.retrying", stepId, {
+      attempt: notice.failedAttempt,
+      nextAttempt: notice.nextAttempt,
+      delayMs: notice.delayMs,
+      error: { code: notice.error.code, message: notice.error.message },
+    });
+  }
+
+  private emitStepEnd(runId: string, record: StepRecord, graph: PlanGraph): Promise<void> {
+    if (record.status === "succeeded") {
+      return this.emit(runId, "step.completed", record.stepId, {
+        index: record.index,
+        type: record.type,
+        durationMs: record.durationMs,
+        attempts: record.attempts,
+      });
+    }
+    return this.emit(runId, "step.failed", record.stepId, {
+      index: record.index,
+      type: record.type,
+      durationMs: record.durationMs,
+      attempts: record.attempts,
+      error: { code: record.error?.code, message: record.error?.message },
+      continueOnError: graph.steps[record.index]?.continueOnError === true,
+    });
+  }
+
+  /** Sends an event to the sink (not awaited) and appends it to the run's event log. */
+  private async emit(
+    runId: string,
+    type: RunEventType,
+    stepId: string | undefined,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    const sink = this.deps.events;
+    if (sink !== undefined) {
+      try {
+        const pending = sink.emit(runId, type, data, stepId);
+        if (pending !== undefined)
+          pending.catch((error: unknown) =>
+            this.deps.logger?.warn({ runId, type, err: String(error) }, "event sink failed"),
+          );
+      } catch (error) {
+        this.deps.logger?.warn({ runId, type, err: String(error) }, "event sink failed");
+      }
+    }
+    try {
+      await this.deps.store.appendEvent(runId, {
+        runId,
+        type,
+        at: iso(this.clock.now()),
+        ...(stepId !== undefined ? { stepId } : {}),
+        data,
+      });
+    } catch (error) {
+      this.deps.logger?.warn(
+        { runId, type, err: String(error) },
+        "could not append the event to the run's log",
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private graphFor(
+    steps: readonly unknown[],
+    output: unknown,
+    maxSteps: number | undefined,
+  ): PlanGraph {
+    return buildPlanGraph(steps, this.graphOptions(output, maxSteps));
+  }
+
+  private graphOptions(output: unknown, maxSteps: number | undefined) {
+    const validate = this.deps.config?.validateTargets !== false;
+    return {
+      ...(output !== undefined ? { output } : {}),
+      ...(validate ? { tools: this.deps.tools } : {}),
+      ...(validate && this.deps.agents !== undefined ? { agents: this.deps.agents } : {}),
+      implicitOrder: this.implicitOrder,
+      maxSteps: Math.min(maxSteps ?? this.maxSteps, this.maxSteps),
+    };
+  }
+
+  private pipelineByName(name: string): PipelineManifest {
+    if (this.deps.agents === undefined) {
+      throw new AriaError("PIPELINE_NOT_FOUND", {
+        message: `No pipeline registry is configured (looking for '${name}')`,
+      });
+    }
+    return this.deps.agents.getPipeline(name);
+  }
+
+  private checkInput(pipeline: PipelineManifest, input: unknown): void {
+    if (pipeline.inputSchema !== undefined && this.deps.validateInput !== undefined) {
+      this.deps.validateInput(pipeline.inputSchema, input, pipeline.name);
+    }
+  }
+
+  private newContext(
+    runId: string,
+    sessionId: string | undefined,
+    task: string | undefined,
+  ): RuntimeContext {
+    return new RuntimeContext({
+      ...this.deps.config?.context,
+      runId,
+      ...(sessionId !== undefined ? { sessionId } : {}),
+      ...(task !== undefined ? { task } : {}),
+      memoryLimitBytes: this.deps.config?.memoryLimitBytes ?? CONTEXT_DEFAULTS.memoryLimitBytes,
+      clock: this.clock,
+    });
+  }
+
+  private open(): void {
+    if (this.closed) throw new AriaError("STORE_UNAVAILABLE", { message: "The engine is closed" });
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function addUsage(
+  target: StepUsage,
+  usage: { inputTokens?: number; outputTokens?: number; costUsd?: number },
+): void {
+  target.inputTokens += usage.inputTokens ?? 0;
+  target.outputTokens += usage.outputTokens ?? 0;
+  target.costUsd += usage.costUsd ?? 0;
+}
+
+/** A stored error (possibly from an older format with only code and message) as a full body. */
+function normaliseErrorBody(error: { code: string; message: string }): ErrorBody {
+  return AriaError.fromBody(error as ErrorBody).toBody();
+}
+
+function recordFromCheckpoint(
+  checkpoint: StepCheckpoint,
+  index: number,
+  graph: PlanGraph,
+): StepRecord {
+  const record: StepRecord = {
+    index,
+    stepId: checkpoint.stepId,
+    type: graph.steps[index]!.type,
+    status: checkpoint.status as "succeeded" | "failed",
+    attempts: checkpoint.attempts,
+    retries: checkpoint.retries,
+    durationMs: checkpoint.durationMs,
+    idempotencyKey: checkpoint.idempotencyKey ?? "",
+  };
+  if (checkpoint.error !== undefined) record.error = normaliseErrorBody(checkpoint.error);
+  if (checkpoint.startedAt !== undefined) record.startedAt = Date.parse(checkpoint.startedAt);
+  if (checkpoint.finishedAt !== undefined) record.finishedAt = Date.parse(checkpoint.finishedAt);
+  if (checkpoint.usage !== undefined) record.usage = checkpoint.usage;
+  if (checkpoint.containerId !== undefined) record.containerId = checkpoint.containerId;
+  return record;
+}
+
+function stepResultFromCheckpoint(checkpoint: StepCheckpoint, type: StepKind): StepResult {
+  const result: StepResult = {
+    stepId: checkpoint.stepId,
+    index: checkpoint.index,
+    type,
+    status: checkpoint.status,
+    success: checkpoint.status === "succeeded",
+    metrics: {
+      ...emptyExecutionMetrics(),
+      durationMs: checkpoint.durationMs,
+      attempts: checkpoint.attempts,
+      retries: checkpoint.retries,
+      ...(checkpoint.startedAt !== undefined ? { startedAt: checkpoint.startedAt } : {}),
+      ...(checkpoint.finishedAt !== undefined ? { finishedAt: checkpoint.finishedAt } : {}),
+    },
+  };
+  if (checkpoint.status === "succeeded") result.output = checkpoint.output;
+  if (checkpoint.error !== undefined) result.error = normaliseErrorBody(checkpoint.error);
+  if (checkpoint.idempotencyKey !== undefined) result.idempotencyKey = checkpoint.idempotencyKey;
+  return result;
+}

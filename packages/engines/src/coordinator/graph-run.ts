@@ -1,0 +1,474 @@
+import type { Clock, ErrorBody, ExecutionStep, StepKind, StepStatus } from "@aria/core-types";
+import { AriaError, toAriaError } from "@aria/errors";
+import type { RuntimeContext } from "../context/runtime-context.ts";
+import {
+  abortError,
+  type ExecutionEngine,
+  type RetryNotice,
+  type StepOutcome,
+} from "../execution/execution-engine.ts";
+import type { StepUsage } from "../execution/executors.ts";
+import type { PlanGraph } from "../graph/plan-graph.ts";
+import type { PlaceholderSource, PlaceholderStep } from "../placeholders/resolve.ts";
+
+/**
+ * What happens to the rest of a run when a step fails (and is not `continueOnError`):
+ * - `skip-dependants` (default): the steps that depend on it, directly or not, are skipped;
+ *   independent branches run to the end; the run then fails.
+ * - `fail-fast`: running steps are cancelled and nothing else starts; the run fails.
+ */
+export type FailurePolicy = "skip-dependants" | "fail-fast";
+
+/** A step that reached a final state (its output, if any, lives in the run's context). */
+export interface StepRecord {
+  index: number;
+  stepId: string;
+  type: StepKind;
+  status: Exclude<StepStatus, "pending" | "running">;
+  error?: ErrorBody;
+  attempts: number;
+  retries: number;
+  /** Clock milliseconds (absent for steps that never started). */
+  startedAt?: number;
+  finishedAt?: number;
+  durationMs: number;
+  usage?: StepUsage;
+  containerId?: string;
+  idempotencyKey: string;
+}
+
+/** Callbacks through which the coordinator persists and reports a run. */
+export interface GraphRunHooks {
+  /** Before a step runs (awaited: `step.started` is recorded before the step can finish). */
+  stepStarted(index: number): void | Promise<void>;
+  stepRetrying(index: number, notice: RetryNotice): void | Promise<void>;
+  /**
+   * A step succeeded or failed (awaited before its dependants start: this is where the checkpoint
+   * is written). Throwing stops the run (for example when a fenced write is refused).
+   */
+  stepFinished(record: StepRecord, output: unknown): void | Promise<void>;
+  /** A step was skipped or cancelled without running to its end (not checkpointed). */
+  stepSettled(record: StepRecord): void;
+}
+
+export interface GraphRunConfig {
+  runId: string;
+  graph: PlanGraph;
+  context: RuntimeContext;
+  engine: ExecutionEngine;
+  input: unknown;
+  hasInput: boolean;
+  /** Aborting it cancels the run (its reason becomes the steps' error). */
+  signal?: AbortSignal;
+  maxParallel: number;
+  failurePolicy: FailurePolicy;
+  /** Idempotency keys are `keyPrefix + stepId`. */
+  keyPrefix: string;
+  sessionId?: string;
+  workspaceDir?: string;
+  depth: number;
+  /** Steps that already reached a final state (resume). */
+  initial?: readonly StepRecord[];
+  hooks: GraphRunHooks;
+  clock?: Clock;
+}
+
+/** How a run stopped early, if it did. */
+export interface GraphRunStop {
+  kind: "cancelled" | "failed-fast" | "fatal";
+  reason: AriaError;
+}
+
+export interface GraphRunResult {
+  records: StepRecord[];
+  stopped: GraphRunStop | undefined;
+}
+
+const PENDING = 0;
+const QUEUED = 1;
+const RUNNING = 2;
+const DONE = 3;
+
+/**
+ * Runs a validated plan graph: steps start as soon as their dependencies are satisfied, up to
+ * `maxParallel` at a time; a failed step skips its dependants or stops the run per policy; every
+ * finished step goes through the hooks before its dependants may start.
+ */
+export class GraphRun implements PlaceholderSource {
+  private readonly config: GraphRunConfig;
+  private readonly graph: PlanGraph;
+  private readonly n: number;
+  private readonly state: Uint8Array;
+  private readonly blockers: Int32Array;
+  /** Not-yet-finished steps whose placeholders reference each step (retention against eviction). */
+  private readonly pendingRefs: Int32Array;
+  private readonly records: Array<StepRecord | undefined>;
+  private readonly queue: number[] = [];
+  private head = 0;
+  private running = 0;
+  private done = 0;
+  private readonly controller = new AbortController();
+  private stopped: GraphRunStop | undefined;
+  private resolveRun: ((result: GraphRunResult) => void) | undefined;
+  private finished = false;
+  private removeAbortListener: (() => void) | undefined;
+  readonly stepCount: number;
+  readonly hasInput: boolean;
+  readonly input: unknown;
+
+  constructor(config: GraphRunConfig) {
+    this.config = config;
+    this.graph = config.graph;
+    this.n = this.graph.steps.length;
+    this.stepCount = this.n;
+    this.hasInput = config.hasInput;
+    this.input = config.input;
+    this.state = new Uint8Array(this.n);
+    this.blockers = new Int32Array(this.n);
+    this.pendingRefs = new Int32Array(this.n);
+    this.records = new Array(this.n);
+  }
+
+  /** Runs the graph to the end (never rejects: failures are in the records). */
+  run(): Promise<GraphRunResult> {
+    return new Promise((resolve) => {
+      this.resolveRun = resolve;
+      this.start();
+    });
+  }
+
+  // ------------------------------------------------------------- PlaceholderSource
+
+  stepAt(position: number): PlaceholderStep | undefined {
+    const i = position - 1;
+    return i >= 0 && i < this.n ? this.view(i) : undefined;
+  }
+
+  stepById(id: string): PlaceholderStep | undefined {
+    const i = this.graph.indexById.get(id);
+    return i === undefined ? undefined : this.view(i);
+  }
+
+  private view(i: number): PlaceholderStep {
+    const id = this.graph.ids[i]!;
+    const record = this.records[i];
+    if (record === undefined) {
+      return {
+        id,
+        success: false,
+        output: undefined,
+        status: this.state[i] === RUNNING ? "running" : "pending",
+      };
+    }
+    if (record.status !== "succeeded")
+      return { id, success: false, output: undefined, status: record.status };
+    const context = this.config.context;
+    if (!context.hasStepOutput(id))
+      return { id, success: false, output: undefined, status: "evicted" };
+    return { id, success: true, output: context.getStepOutput(id) };
+  }
+
+  // ------------------------------------------------------------- scheduling
+
+  private start(): void {
+    const { graph, context } = this.config;
+    const signal = this.config.signal;
+    for (const record of this.config.initial ?? []) {
+      if (this.records[record.index] !== undefined) continue;
+      this.records[record.index] = record;
+      this.state[record.index] = DONE;
+      this.done++;
+    }
+    for (let i = 0; i < this.n; i++) {
+      if (this.state[i] === DONE) continue;
+      for (const j of graph.referencedSteps[i]!) this.pendingRefs[j]!++;
+    }
+    for (const j of graph.outputSteps) this.pendingRefs[j]!++;
+    context.setRetention((stepId) => {
+      const i = graph.indexById.get(stepId);
+      return i !== undefined && this.pendingRefs[i]! > 0;
+    });
+
+    const toSkip: Array<[number, number]> = [];
+    let failed: number | undefined;
+    for (let i = 0; i < this.n; i++) {
+      if (this.state[i] === DONE) {
+        if (failed === undefined && this.isHardFailure(this.records[i]!)) failed = i;
+        continue;
+      }
+      let blockers = 0;
+      for (const j of graph.dependencies[i]!) {
+        if (this.state[j] !== DONE) blockers++;
+        else if (!this.satisfied(this.records[j]!)) toSkip.push([i, j]);
+      }
+      this.blockers[i] = blockers;
+    }
+    if (signal !== undefined) {
+      if (signal.aborted) this.stop("cancelled", abortError(signal));
+      else {
+        const onAbort = () => this.stop("cancelled", abortError(signal));
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+      }
+    }
+    if (failed !== undefined && this.config.failurePolicy === "fail-fast") {
+      this.stop("failed-fast", this.failureError(this.records[failed]!));
+    }
+    for (const [i, cause] of toSkip) this.skipFrom(i, cause);
+    for (let i = 0; i < this.n; i++)
+      if (this.state[i] === PENDING && this.blockers[i] === 0) this.enqueue(i);
+    this.pump();
+  }
+
+  private enqueue(i: number): void {
+    this.state[i] = QUEUED;
+    this.queue.push(i);
+  }
+
+  private pump(): void {
+    const max = this.config.maxParallel;
+    while (this.stopped === undefined && this.running < max && this.head < this.queue.length) {
+      const i = this.queue[this.head++]!;
+      if (this.state[i] !== QUEUED) continue;
+      this.state[i] = RUNNING;
+      this.running++;
+      void this.runStep(i);
+    }
+    if (this.stopped !== undefined && this.running === 0) this.settleRemaining();
+    if (this.done === this.n) this.finish();
+  }
+
+  private async runStep(i: number): Promise<void> {
+    const { graph, engine, context, hooks } = this.config;
+    const stepId = graph.ids[i]!;
+    const step = graph.steps[i]!;
+    let outcome: StepOutcome;
+    try {
+      await hooks.stepStarted(i);
+      let rendered: ExecutionStep | undefined;
+      let renderError: AriaError | undefined;
+      try {
+        rendered = graph.compiled[i]!.render(this);
+      } catch (error) {
+        renderError = toAriaError(error, "PLACEHOLDER_UNRESOLVED", {
+          stepId,
+          runId: this.config.runId,
+        });
+      }
+      if (rendered === undefined) {
+        outcome = failedOutcome(stepId, renderError!, this.now());
+      } else if (this.stopped !== undefined) {
+        outcome = failedOutcome(stepId, this.stopped.reason, this.now(), "cancelled");
+      } else {
+        outcome = await engine.executeStep(rendered, {
+          runId: this.config.runId,
+          signal: this.controller.signal,
+          idempotencyKey: this.config.keyPrefix + stepId,
+          context,
+          depth: this.config.depth,
+          ...(this.config.sessionId !== undefined ? { sessionId: this.config.sessionId } : {}),
+          ...(this.config.workspaceDir !== undefined
+            ? { workspaceDir: this.config.workspaceDir }
+            : {}),
+          onRetry: (notice) => hooks.stepRetrying(i, notice),
+        });
+      }
+    } catch (error) {
+      // Only a hook can get here (the engine never throws for a step failure).
+      outcome = failedOutcome(
+        stepId,
+        toAriaError(error, "INTERNAL_ERROR"),
+        this.now(),
+        "cancelled",
+      );
+      this.stop("fatal", toAriaError(error, "INTERNAL_ERROR"));
+    }
+
+    const record: StepRecord = {
+      index: i,
+      stepId,
+      type: step.type,
+      status: outcome.status,
+      attempts: outcome.attempts,
+      retries: outcome.retries,
+      startedAt: outcome.startedAt,
+      finishedAt: outcome.finishedAt,
+      durationMs: outcome.durationMs,
+      idempotencyKey: this.config.keyPrefix + stepId,
+    };
+    if (outcome.error !== undefined) record.error = outcome.error.toBody();
+    if (outcome.usage !== undefined) record.usage = outcome.usage;
+    if (outcome.containerId !== undefined) record.containerId = outcome.containerId;
+
+    this.releaseReferences(i);
+    this.records[i] = record;
+    if (record.status === "succeeded") {
+      try {
+        context.setStepOutput(stepId, outcome.output);
+      } catch (error) {
+        // An output JSON cannot hold (a cycle, a BigInt) fails the step instead of the run.
+        record.status = "failed";
+        record.error = new AriaError("TOOL_OUTPUT_INVALID", {
+          message: `Step '${stepId}' returned an output that cannot be stored: ${(error as Error).message}`,
+          context: { stepId },
+        }).toBody();
+      }
+    }
+    if (record.status === "cancelled") {
+      hooks.stepSettled(record);
+    } else {
+      try {
+        await hooks.stepFinished(record, outcome.output);
+      } catch (error) {
+        this.stop(
+          "fatal",
+          toAriaError(error, "STORE_UNAVAILABLE", { runId: this.config.runId, stepId }),
+        );
+      }
+    }
+    this.running--;
+    this.complete(i);
+  }
+
+  private complete(i: number): void {
+    const record = this.records[i]!;
+    this.state[i] = DONE;
+    this.done++;
+    const ok = this.satisfied(record);
+    for (const d of this.config.graph.dependants[i]!) {
+      if (this.state[d] === DONE) continue;
+      if (ok) {
+        if (--this.blockers[d]! === 0 && this.state[d] === PENDING) this.enqueue(d);
+      } else if (record.status !== "cancelled") {
+        this.skipFrom(d, i);
+      }
+    }
+    if (this.isHardFailure(record) && this.config.failurePolicy === "fail-fast") {
+      this.stop("failed-fast", this.failureError(record));
+    }
+    this.pump();
+  }
+
+  /** Skips `start` and everything that depends on it (iteratively: chains can be long). */
+  private skipFrom(start: number, cause: number): void {
+    const work: Array<[number, number]> = [[start, cause]];
+    while (work.length > 0) {
+      const [d, because] = work.pop()!;
+      if (this.state[d] === DONE || this.state[d] === RUNNING) continue;
+      const id = this.config.graph.ids[d]!;
+      const record = this.settled(d, "skipped", this.skipError(id, because));
+      this.state[d] = DONE;
+      this.done++;
+      this.releaseReferences(d);
+      this.records[d] = record;
+      this.config.hooks.stepSettled(record);
+      for (const next of this.config.graph.dependants[d]!) work.push([next, d]);
+    }
+  }
+
+  private stop(kind: GraphRunStop["kind"], reason: AriaError): void {
+    if (this.stopped !== undefined || this.finished) return;
+    this.stopped = { kind, reason };
+    this.controller.abort(reason);
+    queueMicrotask(() => this.pump());
+  }
+
+  /** After a stop, once nothing runs: every step that did not finish is skipped or cancelled. */
+  private settleRemaining(): void {
+    const stop = this.stopped!;
+    const status = stop.kind === "failed-fast" ? "skipped" : "cancelled";
+    for (let i = 0; i < this.n; i++) {
+      if (this.state[i] === DONE) continue;
+      const record = this.settled(i, status, stop.reason.toBody());
+      this.state[i] = DONE;
+      this.done++;
+      this.records[i] = record;
+      this.config.hooks.stepSettled(record);
+    }
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.removeAbortListener?.();
+    this.resolveRun?.({ records: this.records as StepRecord[], stopped: this.stopped });
+  }
+
+  private settled(i: number, status: "skipped" | "cancelled", error: ErrorBody): StepRecord {
+    const graph = this.config.graph;
+    return {
+      index: i,
+      stepId: graph.ids[i]!,
+      type: graph.steps[i]!.type,
+      status,
+      error,
+      attempts: 0,
+      retries: 0,
+      durationMs: 0,
+      idempotencyKey: this.config.keyPrefix + graph.ids[i]!,
+    };
+  }
+
+  private now(): number {
+    return this.config.clock?.now() ?? Date.now();
+  }
+
+  private releaseReferences(i: number): void {
+    for (const j of this.config.graph.referencedSteps[i]!) this.pendingRefs[j]!--;
+  }
+
+  /** Whether dependants may run after this step: it succeeded, or failed with `continueOnError`. */
+  private satisfied(record: StepRecord): boolean {
+    if (record.status === "succeeded") return true;
+    return (
+      record.status === "failed" && this.config.graph.steps[record.index]!.continueOnError === true
+    );
+  }
+
+  private isHardFailure(record: StepRecord): boolean {
+    return (
+      record.status === "failed" && this.config.graph.steps[record.index]!.continueOnError !== true
+    );
+  }
+
+  private failureError(record: StepRecord): AriaError {
+    return new AriaError("STEP_FAILED", {
+      message: `Step '${record.stepId}' failed${record.error ? `: ${record.error.message}` : ""}`,
+      context: { runId: this.config.runId, stepId: record.stepId },
+      details: {
+        stepId: record.stepId,
+        ...(record.error
+          ? { cause: { code: record.error.code, message: record.error.message } }
+          : {}),
+      },
+    });
+  }
+
+  private skipError(stepId: string, because: number): ErrorBody {
+    const cause = this.records[because];
+    const causeId = this.config.graph.ids[because]!;
+    return new AriaError("STEP_FAILED", {
+      message: `Step '${stepId}' was skipped because step '${causeId}' ${cause?.status === "skipped" ? "was skipped" : "failed"}`,
+      context: { runId: this.config.runId, stepId },
+      details: { skippedBecause: causeId },
+    }).toBody();
+  }
+}
+
+function failedOutcome(
+  stepId: string,
+  error: AriaError,
+  now: number,
+  status: "failed" | "cancelled" = "failed",
+): StepOutcome {
+  return {
+    stepId,
+    status,
+    error,
+    attempts: 0,
+    retries: 0,
+    startedAt: now,
+    finishedAt: now,
+    durationMs: 0,
+  };
+}
