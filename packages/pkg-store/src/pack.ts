@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BundleManifest } from "@aria/core-types";
@@ -89,9 +89,9 @@ export async function packBundle(dir: string, options: PackOptions = {}): Promis
   const entrySource = await findEntry(root, aria.entry);
 
   const code = await bundleEntry(root, entrySource);
-  await mkdir(join(root, "dist"), { recursive: true });
   const distPath = join(root, DIST_ENTRY);
-  await writeFile(distPath, code);
+  // Atomic, so a concurrent pack of the same directory never loads a half-written file.
+  await writeFileAtomic(distPath, code);
   const definitions = await loadDefinitions(distPath, options.loadTimeoutMs ?? 30_000);
 
   const files = new Map<string, Buffer>([[DIST_ENTRY, code]]);
@@ -250,6 +250,16 @@ for (const exportName of Object.keys(mod).sort()) {
 process.stdout.write(JSON.stringify(out));
 `;
 
+/** The meaningful lines of a child's stderr: the error, not the stack or Node's version line. */
+function errorSummary(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith("at ") && !l.startsWith("Node.js v") && l !== "^");
+  const error = lines.findIndex((l) => /^[A-Za-z]*Error\b/.test(l));
+  return (error >= 0 ? lines.slice(error, error + 2) : lines.slice(-3)).join(" ");
+}
+
 async function loadDefinitions(distPath: string, timeoutMs: number): Promise<LoadedDefinitions> {
   const stdout = await new Promise<string>((resolvePromise, reject) => {
     execFile(
@@ -264,7 +274,7 @@ async function loadDefinitions(distPath: string, timeoutMs: number): Promise<Loa
         if (error) {
           reject(
             bundleError.invalid(
-              `loading the built bundle to read its definitions failed: ${(err || error.message).trim().split("\n").slice(-5).join(" ")}`,
+              `loading the built bundle to read its definitions failed: ${errorSummary(err || error.message)}`,
               {
                 details: { reason: "load_failed" },
                 cause: error,

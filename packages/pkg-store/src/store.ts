@@ -266,6 +266,57 @@ export class BundleStore {
     });
   }
 
+  /**
+   * Installs several archives, dependencies first whatever the order given (each is still verified
+   * and installed on its own, so one refused bundle does not undo the others). Refusals are
+   * returned beside the results rather than thrown.
+   */
+  async installMany(
+    archives: readonly Uint8Array[],
+  ): Promise<{ installed: InstallResult[]; failed: Array<{ index: number; error: AriaError }> }> {
+    const failed: Array<{ index: number; error: AriaError }> = [];
+    const opened: Array<{ index: number; bundle: InstalledBundle }> = [];
+    for (const [index, bytes] of archives.entries()) {
+      try {
+        const { manifest, digest } = await openBundle(bytes, this.verifyOptions());
+        opened.push({
+          index,
+          bundle: {
+            name: manifest.name,
+            version: manifest.version,
+            digest,
+            installedAt: "",
+            manifest,
+          },
+        });
+      } catch (error) {
+        failed.push({
+          index,
+          error: AriaError.is(error) ? error : bundleError.invalid(String(error)),
+        });
+      }
+    }
+    let order: InstalledBundle[];
+    try {
+      order = dependencyOrder(opened.map((o) => o.bundle));
+    } catch {
+      order = opened.map((o) => o.bundle);
+    }
+    const installed: InstallResult[] = [];
+    for (const bundle of order) {
+      const { index } = opened.find((o) => o.bundle === bundle) as { index: number };
+      try {
+        installed.push(await this.install(archives[index] as Uint8Array));
+      } catch (error) {
+        failed.push({
+          index,
+          error: AriaError.is(error) ? error : bundleError.invalid(String(error)),
+        });
+      }
+    }
+    return { installed, failed: failed.sort((a, b) => a.index - b.index) };
+  }
+
   /** Installs a `.aria` file from disk. */
   async installFile(path: string): Promise<InstallResult> {
     return this.install(await readFile(path));
