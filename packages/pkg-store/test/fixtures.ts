@@ -112,7 +112,7 @@ export async function rawArchive(entries: RawEntry[]): Promise<Buffer> {
       gid: 0,
       uname: "",
       gname: "",
-      ...(content ? { size: content.length } : {}),
+      size: content?.length ?? 0,
       ...(entry.linkname ? { linkname: entry.linkname } : {}),
       ...(entry.type === "character-device" || entry.type === "block-device"
         ? { devmajor: 1, devminor: 3 }
