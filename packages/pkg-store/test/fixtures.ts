@@ -103,9 +103,9 @@ export async function rawArchive(entries: RawEntry[]): Promise<Buffer> {
   });
   for (const entry of entries) {
     const content = entry.content === undefined ? undefined : Buffer.from(entry.content);
-    const header: tar.Header = {
+    const header = {
       name: entry.name,
-      type: entry.type ?? "file",
+      type: entry.type ?? ("file" as const),
       mode: 0o644,
       mtime: new Date(0),
       uid: 0,
