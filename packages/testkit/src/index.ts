@@ -2,6 +2,29 @@
  * @aria/testkit (private, test-only): starters for the real services integration tests use, and
  * fake LLM provider servers with scripted replies.
  */
+
+export { startFakeAnthropic } from "./fake-anthropic.ts";
+export type {
+  FakeProviderServer,
+  FakeScript,
+  RecordedRequest,
+} from "./fake-http.ts";
+export { startFakeOpenAI } from "./fake-openai.ts";
+export {
+  type FakeCompletionOptions,
+  type FakeReply,
+  type FakeReplyCommon,
+  type FakeReplyInput,
+  type FakeToolCall,
+  type FakeUsage,
+  reply,
+} from "./fake-replies.ts";
+export {
+  createScriptedLlm,
+  type ScriptedLlm,
+  type ScriptedLlmOptions,
+  type ScriptedLlmScript,
+} from "./fake-scripted-llm.ts";
 export {
   dockerSocketPath,
   freePort,
