@@ -764,15 +764,19 @@ export class QuiltContainerManager implements ContainerManager {
         const failure = reply as RunnerFailureReply;
         if (failure.error.kind === "spawn") {
           reusable = true;
-          throw containerError.execFailed(127, `${failure.error.message}`, {
-            context: {
-              component: "quilt-client",
-              containerId: member.containerId,
-              runId: spec.runId,
-              stepId: spec.stepId,
+          throw containerError.execFailed(
+            127,
+            `cannot start ${spec.command[0]}: ${failure.error.message}`,
+            {
+              context: {
+                component: "quilt-client",
+                containerId: member.containerId,
+                runId: spec.runId,
+                stepId: spec.stepId,
+              },
+              details: { command: spec.command, code: failure.error.code },
             },
-            details: { command: spec.command, code: failure.error.code },
-          });
+          );
         }
         throw containerError.execFailed(-1, `runner error: ${failure.error.message}`, {
           context: { containerId: member.containerId },
@@ -851,7 +855,7 @@ export class QuiltContainerManager implements ContainerManager {
       if (error instanceof RunnerGoneError) {
         // The runner died under the job: find out whether the kernel killed it for memory.
         const state = await this.backend.inspect(member.containerId).catch(() => undefined);
-        if (state?.oomKilled || state?.exitCode === 137)
+        if (state?.oomKilled)
           throw containerError.oom(spec.memoryMb, {
             context,
             details: { exitCode: state?.exitCode },
