@@ -76,6 +76,10 @@ const renderer: ProtocolRenderer = {
       },
     ];
   },
+  malformedFrame(body) {
+    // A named event, since the SDK skips `data:` lines that have none.
+    return `event: message_start\ndata: ${body}\n\n`;
+  },
   json(reply, request) {
     const id = ++sequence;
     const tools = toolUses(reply, id);

@@ -67,6 +67,8 @@ export interface ProtocolRenderer {
     reply: Extract<FakeReply, { type: "text" | "tool_calls" }>,
     request: RecordedRequest,
   ): string[];
+  /** The SSE frame that carries a malformed body (default: a bare `data:` line). */
+  malformedFrame?(body: string): string;
   /** Answers paths other than the endpoint; returns false when it did not. */
   extra?(request: RecordedRequest, res: http.ServerResponse): boolean;
 }
@@ -201,7 +203,7 @@ export async function startFakeServer(
             "content-type": reply.contentType ?? "text/event-stream",
             ...headers,
           });
-          res.end(`data: ${reply.body}\n\n`);
+          res.end(renderer.malformedFrame?.(reply.body) ?? `data: ${reply.body}\n\n`);
           return;
         }
         res.writeHead(reply.status ?? 200, {
