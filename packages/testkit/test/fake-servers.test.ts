@@ -26,6 +26,11 @@ function post(url: string, body: unknown, headers: Record<string, string> = {}) 
   });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary wire fields.
+async function readJson(res: Response): Promise<any> {
+  return res.json();
+}
+
 /** The JSON payloads of an SSE body, with their event names. */
 function frames(text: string): Array<{ event: string | undefined; data: string }> {
   return text
@@ -132,7 +137,7 @@ describe("startFakeOpenAI", () => {
     expect(statuses).toEqual([200, 500, 200, 418]);
     server.push("four");
     const res = await post(url, { messages: [] });
-    expect((await res.json()).choices[0].message.content).toBe("four");
+    expect((await readJson(res)).choices[0].message.content).toBe("four");
   });
 
   it("answers from a function of the request", async () => {
@@ -142,7 +147,7 @@ describe("startFakeOpenAI", () => {
     const res = await post(`${server.baseURL}/chat/completions`, {
       messages: [{ role: "user", content: "echo" }],
     });
-    expect((await res.json()).choices[0].message.content).toBe("#0 echo");
+    expect((await readJson(res)).choices[0].message.content).toBe("#0 echo");
   });
 
   it("sends malformed bodies, delays, dropped connections and hanging replies", async () => {
@@ -176,7 +181,7 @@ describe("startFakeOpenAI", () => {
 
   it("lists a model and answers 404 elsewhere", async () => {
     const server = await openai("x");
-    expect((await (await fetch(`${server.baseURL}/models`)).json()).data[0].id).toBe("fake-model");
+    expect((await readJson(await fetch(`${server.baseURL}/models`))).data[0].id).toBe("fake-model");
     expect((await post(`${server.url}/v1/embeddings`, {})).status).toBe(404);
     expect(server.requests).toHaveLength(2);
     expect(server.calls).toHaveLength(0);
