@@ -34,7 +34,7 @@ elif [ -x /bin/dash ]; then shell_bin=$(readlink -f /bin/dash); shell_kind=dash
 else echo "build-local.sh: neither busybox nor dash is available for /bin/sh" >&2; exit 1; fi
 utils=()
 for u in cat sleep id env ls true false echo head tail wc mkdir rm touch; do
-  p=$(command -v "$u" 2>/dev/null || true)
+  p=$(type -P "$u" 2>/dev/null || true)
   case "$p" in /*) utils+=("$(readlink -f "$p"):$u") ;; esac
 done
 

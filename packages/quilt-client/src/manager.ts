@@ -1077,9 +1077,10 @@ export class QuiltContainerManager implements ContainerManager {
         signal,
         AbortSignal.timeout(this.#o.readyTimeoutMs ?? 15_000),
       ]);
-      const startedId = id;
       // While waiting for `ready`, notice a container that exits at once (bad image, no node).
-      const exited = this.backend.wait(startedId, { signal: ready }).then(
+      const settled = new AbortController();
+      const watching = AbortSignal.any([ready, settled.signal]);
+      const exited = this.backend.wait(id, { signal: watching }).then(
         ({ exitCode }) => {
           throw containerError.startFailed(
             profile.image,
@@ -1088,16 +1089,21 @@ export class QuiltContainerManager implements ContainerManager {
         },
         () => new Promise<never>(() => {}),
       );
+      exited.catch(() => {});
       try {
-        await Promise.race([connection.connect(ready), exited]);
+        await Promise.race([connection.connect(watching), exited]);
       } catch (error) {
         if (AriaError.is(error)) throw error;
         if (signal.aborted) throw cancelled(signal);
         throw containerError.startFailed(
           profile.image,
           `the in-container runner did not become ready: ${(error as Error).message}`,
-          { cause: error },
+          {
+            cause: error,
+          },
         );
+      } finally {
+        settled.abort();
       }
       const now = Date.now();
       return {
