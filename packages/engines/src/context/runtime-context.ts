@@ -8,6 +8,7 @@ import {
 } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 import { copyValue } from "../placeholders/resolve.ts";
+import { isoTime } from "../util/time.ts";
 import { entryBytes } from "./byte-size.ts";
 
 /** Defaults for a run's context (the limit matches `limits.workingMemoryBytes`). */
@@ -319,7 +320,9 @@ export class RuntimeContext {
 
   /** Appends a history entry (the oldest are dropped beyond `maxHistory`). */
   addHistory(entry: Omit<HistoryEntry, "at"> & { at?: string }): void {
-    this.historyBuffer.push({ ...entry, at: entry.at ?? new Date(this.clock.now()).toISOString() });
+    const { at, ...rest } = entry;
+    // `at` first: the key order ContextSnapshotSchema produces, so JSON round-trips byte for byte.
+    this.historyBuffer.push({ at: at ?? isoTime(this.clock.now()), ...rest });
     // Trim in batches so appending stays O(1) amortised on long runs.
     if (this.historyBuffer.length > this.maxHistory * 2)
       this.historyBuffer = this.historyBuffer.slice(-this.maxHistory);
@@ -357,10 +360,8 @@ export class RuntimeContext {
     const key = `${insight.source}\u0000${insight.text}`;
     if (this.insightKeys.has(key)) return false;
     this.insightKeys.add(key);
-    this.insightList.push({
-      ...insight,
-      at: insight.at ?? new Date(this.clock.now()).toISOString(),
-    });
+    const { at, ...rest } = insight;
+    this.insightList.push({ at: at ?? isoTime(this.clock.now()), ...rest });
     while (this.insightList.length > this.maxInsights) {
       const dropped = this.insightList.shift()!;
       this.insightKeys.delete(`${dropped.source}\u0000${dropped.text}`);
@@ -380,7 +381,7 @@ export class RuntimeContext {
     else if (typeof error === "object" && error !== null)
       record = { ...(error as Record<string, unknown>) };
     else record = { code: "INTERNAL_ERROR", message: String(error) };
-    if (record.at === undefined) record.at = new Date(this.clock.now()).toISOString();
+    if (record.at === undefined) record.at = isoTime(this.clock.now());
     this.errorList.push(record);
     while (this.errorList.length > this.maxErrors) this.errorList.shift();
   }
@@ -400,7 +401,7 @@ export class RuntimeContext {
         value: entry.value,
         bytes: entry.bytes,
         ...(entry.stepId !== undefined ? { stepId: entry.stepId } : {}),
-        createdAt: new Date(entry.createdAtMs).toISOString(),
+        createdAt: isoTime(entry.createdAtMs),
         seq: entry.seq,
       });
     }
@@ -417,7 +418,7 @@ export class RuntimeContext {
       insights: this.insights(),
       errors: this.errors(),
       evictions: this.evictionCount,
-      takenAt: new Date(this.clock.now()).toISOString(),
+      takenAt: isoTime(this.clock.now()),
     };
   }
 

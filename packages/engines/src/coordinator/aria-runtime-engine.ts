@@ -47,6 +47,7 @@ import {
 import { copyValue } from "../placeholders/resolve.ts";
 import { CHECKPOINT_SCHEMA_VERSION, foldCheckpoints } from "../state/checkpoints.ts";
 import { runLeaseKey } from "../state/memory-state-store.ts";
+import { isoTime } from "../util/time.ts";
 import { type FailurePolicy, GraphRun, type GraphRunHooks, type StepRecord } from "./graph-run.ts";
 import { EngineMetrics, type EngineMetricsSnapshot, emptyExecutionMetrics } from "./metrics.ts";
 
@@ -699,9 +700,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
   private hooksFor(active: ActiveRun): GraphRunHooks {
     const { runId, graph, context } = active;
     return {
+      // Events are appended in call order (the store assigns sequence numbers as it is called), so
+      // step events need not be awaited; checkpoints are.
       stepStarted: (i) => {
         this.metricsData.increment("stepsStarted");
-        return this.emit(runId, "step.started", graph.ids[i]!, {
+        void this.emit(runId, "step.started", graph.ids[i]!, {
           index: i,
           type: graph.steps[i]!.type,
         });
@@ -734,7 +737,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         }
         await this.checkpoint(active, checkpoint);
         this.observeStep(record, context);
-        await this.emitStepEnd(runId, record, graph);
+        void this.emitStepEnd(runId, record, graph);
       },
       stepSettled: (record) => this.observeStep(record, context),
     };
@@ -971,10 +974,15 @@ export class AriaRuntimeEngine implements PipelineRunner {
 
   /** Appends a checkpoint after the run's earlier writes (one ordered chain per run, fenced). */
   private checkpoint(active: ActiveRun, record: unknown): Promise<void> {
-    const write = active.writes.then(() =>
-      this.deps.store.appendCheckpoint(active.runId, record, active.lease.fencingToken),
-    );
-    active.writes = write.catch(() => {});
+    // Writes are issued in order and stores apply them in the order issued (one connection), so
+    // no chaining is needed; `writes` tracks the latest for the flush at the end of the run.
+    let write: Promise<void>;
+    try {
+      write = this.deps.store.appendCheckpoint(active.runId, record, active.lease.fencingToken);
+    } catch (error) {
+      write = Promise.reject(error);
+    }
+    active.writes = write.catch(ignore);
     this.metricsData.increment("checkpointsWritten");
     return write;
   }
@@ -1135,9 +1143,9 @@ export class AriaRuntimeEngine implements PipelineRunner {
   }
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
+const iso = isoTime;
+
+function ignore(): void {}
 
 function addUsage(
   target: StepUsage,

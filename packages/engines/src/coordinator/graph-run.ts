@@ -1,6 +1,6 @@
 import type { Clock, ErrorBody, ExecutionStep, StepKind, StepStatus } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
-import type { RuntimeContext } from "../context/runtime-context.ts";
+import { RuntimeContext } from "../context/runtime-context.ts";
 import {
   abortError,
   type ExecutionEngine,
@@ -112,6 +112,9 @@ export class GraphRun implements PlaceholderSource {
   private resolveRun: ((result: GraphRunResult) => void) | undefined;
   private finished = false;
   private removeAbortListener: (() => void) | undefined;
+  /** Working-memory keys of the steps' outputs, computed once. */
+  private readonly outputKeys: string[];
+  private readonly onRetry: (notice: RetryNotice) => void | Promise<void>;
   readonly stepCount: number;
   readonly hasInput: boolean;
   readonly input: unknown;
@@ -127,6 +130,10 @@ export class GraphRun implements PlaceholderSource {
     this.blockers = new Int32Array(this.n);
     this.pendingRefs = new Int32Array(this.n);
     this.records = new Array(this.n);
+    this.outputKeys = this.graph.ids.map((id) => RuntimeContext.stepKey(id));
+    const hooks = config.hooks;
+    const indexById = this.graph.indexById;
+    this.onRetry = (notice) => hooks.stepRetrying(indexById.get(notice.stepId)!, notice);
   }
 
   /** Runs the graph to the end (never rejects: failures are in the records). */
@@ -163,9 +170,9 @@ export class GraphRun implements PlaceholderSource {
     if (record.status !== "succeeded")
       return { id, success: false, output: undefined, status: record.status };
     const context = this.config.context;
-    if (!context.hasStepOutput(id))
-      return { id, success: false, output: undefined, status: "evicted" };
-    return { id, success: true, output: context.getStepOutput(id) };
+    const key = this.outputKeys[i]!;
+    if (!context.has(key)) return { id, success: false, output: undefined, status: "evicted" };
+    return { id, success: true, output: context.get(key) };
   }
 
   // ------------------------------------------------------------- scheduling
@@ -244,7 +251,8 @@ export class GraphRun implements PlaceholderSource {
     const step = graph.steps[i]!;
     let outcome: StepOutcome;
     try {
-      await hooks.stepStarted(i);
+      const started = hooks.stepStarted(i);
+      if (started !== undefined) await started;
       let rendered: ExecutionStep | undefined;
       let renderError: AriaError | undefined;
       try {
@@ -270,7 +278,7 @@ export class GraphRun implements PlaceholderSource {
           ...(this.config.workspaceDir !== undefined
             ? { workspaceDir: this.config.workspaceDir }
             : {}),
-          onRetry: (notice) => hooks.stepRetrying(i, notice),
+          onRetry: this.onRetry,
         });
       }
     } catch (error) {
@@ -318,7 +326,8 @@ export class GraphRun implements PlaceholderSource {
       hooks.stepSettled(record);
     } else {
       try {
-        await hooks.stepFinished(record, outcome.output);
+        const finished = hooks.stepFinished(record, outcome.output);
+        if (finished !== undefined) await finished;
       } catch (error) {
         this.stop(
           "fatal",

@@ -7,6 +7,7 @@ import type {
   LlmClient,
   LlmMessageInput,
   Logger,
+  ToolExecutionContext,
   ToolRegistry,
 } from "@aria/core-types";
 import { AriaError, containerError, type ErrorCode, toAriaError } from "@aria/errors";
@@ -17,6 +18,7 @@ import {
   resolveValue,
   sourceFromScope,
 } from "../placeholders/resolve.ts";
+import { Deadlines, type Expiring } from "./deadlines.ts";
 import type {
   AgentExecutor,
   InvocationRequest,
@@ -137,6 +139,7 @@ export class ExecutionEngine {
   private readonly stepTimeoutMs: number;
   private readonly retryDefaults: RetryDefaults;
   readonly maxPipelineDepth: number;
+  private readonly deadlines = new Deadlines();
 
   constructor(deps: ExecutionEngineDeps) {
     this.deps = deps;
@@ -257,34 +260,26 @@ export class ExecutionEngine {
     attempt: number,
     parent: AbortSignal | undefined,
   ): Promise<Invoked> {
-    const controller = new AbortController();
-    const context: AttemptContext = { ...base, attempt, signal: controller.signal };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const guard = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = timeoutError(step, base.timeoutMs);
-        controller.abort(error);
-        reject(error);
-      }, base.timeoutMs);
-      if (parent !== undefined) {
-        onAbort = () => {
-          controller.abort(parent.reason);
-          reject(abortError(parent));
-        };
-        parent.addEventListener("abort", onAbort, { once: true });
-      }
-    });
+    const guard = new AttemptGuard(step, base.timeoutMs, parent, this.deadlines);
+    const context: AttemptContext = {
+      runId: base.runId,
+      stepId: base.stepId,
+      attempt,
+      idempotencyKey: base.idempotencyKey,
+      signal: guard.controller.signal,
+      sessionId: base.sessionId,
+      workspaceDir: base.workspaceDir,
+      context: base.context,
+      depth: base.depth,
+      timeoutMs: base.timeoutMs,
+    };
     let work: Promise<Invoked>;
     try {
       work = this.invoke(step, context);
     } catch (error) {
       work = Promise.reject(error);
     }
-    return Promise.race([work, guard]).finally(() => {
-      clearTimeout(timer);
-      if (onAbort !== undefined) parent!.removeEventListener("abort", onAbort);
-    });
+    return guard.watch(work);
   }
 
   private invoke(step: ExecutionStep, context: AttemptContext): Promise<Invoked> {
@@ -311,16 +306,16 @@ export class ExecutionEngine {
 
   private async invokeTool(step: ExecutionStep, context: AttemptContext): Promise<Invoked> {
     if (step.tool === undefined) throw missingField(step, "tool");
-    const output = await this.deps.tools.execute(step.tool, step.params ?? {}, {
+    const toolContext: ToolExecutionContext = {
       runId: context.runId,
       stepId: context.stepId,
       attempt: context.attempt,
       idempotencyKey: context.idempotencyKey,
       signal: context.signal,
-      ...(context.sessionId !== undefined ? { sessionId: context.sessionId } : {}),
-      ...(context.workspaceDir !== undefined ? { workspaceDir: context.workspaceDir } : {}),
-    });
-    return { output };
+    };
+    if (context.sessionId !== undefined) toolContext.sessionId = context.sessionId;
+    if (context.workspaceDir !== undefined) toolContext.workspaceDir = context.workspaceDir;
+    return { output: await this.deps.tools.execute(step.tool, step.params ?? {}, toolContext) };
   }
 
   private request(step: ExecutionStep, context: AttemptContext): InvocationRequest {
@@ -489,6 +484,73 @@ export class ExecutionEngine {
         costUsd: response.costUsd ?? 0,
       },
     };
+  }
+}
+
+/**
+ * Settles an attempt with the first of: its work, its timeout (which also aborts the work's
+ * signal), or the caller's abort. One object per attempt, no per-attempt closures beyond the
+ * promise's own.
+ */
+class AttemptGuard implements Expiring {
+  readonly controller = new AbortController();
+  readonly deadline: number;
+  private readonly step: ExecutionStep;
+  private readonly timeoutMs: number;
+  private readonly parent: AbortSignal | undefined;
+  private readonly deadlines: Deadlines;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private resolve!: (value: Invoked) => void;
+  private reject!: (error: unknown) => void;
+  private settled = false;
+
+  constructor(
+    step: ExecutionStep,
+    timeoutMs: number,
+    parent: AbortSignal | undefined,
+    deadlines: Deadlines,
+  ) {
+    this.step = step;
+    this.timeoutMs = timeoutMs;
+    this.parent = parent;
+    this.deadlines = deadlines;
+    this.deadline = performance.now() + timeoutMs;
+  }
+
+  watch(work: Promise<Invoked>): Promise<Invoked> {
+    const promise = new Promise<Invoked>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.timer = this.deadlines.add(this, this.timeoutMs);
+    this.parent?.addEventListener("abort", this, { once: true });
+    work.then(
+      (value) => this.finish(value, undefined, true),
+      (error: unknown) => this.finish(undefined, error, false),
+    );
+    return promise;
+  }
+
+  /** The parent signal aborted (EventListener interface). */
+  handleEvent(): void {
+    const parent = this.parent!;
+    this.controller.abort(parent.reason);
+    this.finish(undefined, abortError(parent), false);
+  }
+
+  expire(): void {
+    const error = timeoutError(this.step, this.timeoutMs);
+    this.controller.abort(error);
+    this.finish(undefined, error, false);
+  }
+
+  private finish(value: Invoked | undefined, error: unknown, ok: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadlines.remove(this, this.timer);
+    this.parent?.removeEventListener("abort", this);
+    if (ok) this.resolve(value!);
+    else this.reject(error);
   }
 }
 

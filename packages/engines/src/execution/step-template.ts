@@ -16,32 +16,42 @@ export interface CompiledStep {
 
 /** Pre-parses a step's templated fields once. */
 export function compileStep(step: ExecutionStep): CompiledStep {
-  const params = compileTemplate(step.params ?? {});
-  const command = step.command !== undefined ? compileTemplate(step.command) : undefined;
-  const env = step.env !== undefined ? compileTemplate(step.env) : undefined;
-  const prompt = step.prompt !== undefined ? compileTemplate(step.prompt) : undefined;
-  const references = [
-    ...params.references,
-    ...(command?.references ?? []),
-    ...(env?.references ?? []),
-    ...(prompt?.references ?? []),
-  ];
-  return {
-    step,
-    references,
-    render(source) {
-      const out: ExecutionStep = {
-        ...step,
-        params: params.render(source) as ExecutionStep["params"],
-      };
-      if (command !== undefined) out.command = renderField(command, source) as string[];
-      if (env !== undefined) out.env = renderField(env, source) as Record<string, string>;
-      if (prompt !== undefined) out.prompt = renderField(prompt, source) as string;
-      return out;
-    },
-  };
+  return new StepTemplate(step);
 }
 
-function renderField(template: CompiledTemplate, source: PlaceholderSource): unknown {
-  return template.render(source);
+class StepTemplate implements CompiledStep {
+  readonly step: ExecutionStep;
+  readonly references: readonly PlaceholderReference[];
+  private readonly params: CompiledTemplate;
+  private readonly command: CompiledTemplate | undefined;
+  private readonly env: CompiledTemplate | undefined;
+  private readonly prompt: CompiledTemplate | undefined;
+
+  constructor(step: ExecutionStep) {
+    this.step = step;
+    this.params = compileTemplate(step.params ?? {});
+    this.command = step.command !== undefined ? compileTemplate(step.command) : undefined;
+    this.env = step.env !== undefined ? compileTemplate(step.env) : undefined;
+    this.prompt = step.prompt !== undefined ? compileTemplate(step.prompt) : undefined;
+    this.references =
+      this.command === undefined && this.env === undefined && this.prompt === undefined
+        ? this.params.references
+        : [
+            ...this.params.references,
+            ...(this.command?.references ?? []),
+            ...(this.env?.references ?? []),
+            ...(this.prompt?.references ?? []),
+          ];
+  }
+
+  render(source: PlaceholderSource): ExecutionStep {
+    const out: ExecutionStep = {
+      ...this.step,
+      params: this.params.render(source) as ExecutionStep["params"],
+    };
+    if (this.command !== undefined) out.command = this.command.render(source) as string[];
+    if (this.env !== undefined) out.env = this.env.render(source) as Record<string, string>;
+    if (this.prompt !== undefined) out.prompt = this.prompt.render(source) as string;
+    return out;
+  }
 }

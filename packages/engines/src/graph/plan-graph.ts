@@ -1,13 +1,9 @@
-import {
-  type AgentRegistry,
-  type ExecutionStep,
-  ExecutionStepSchema,
-  type ToolRegistry,
-} from "@aria/core-types";
+import type { AgentRegistry, ExecutionStep, ToolRegistry } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 import { type CompiledStep, compileStep } from "../execution/step-template.ts";
 import { type CompiledTemplate, compileTemplate } from "../placeholders/compile.ts";
 import type { PlaceholderReference } from "../placeholders/parse.ts";
+import { parseStep } from "./step-validation.ts";
 
 /** One thing wrong with a plan. PLAN_INVALID lists them all in `details.problems`. */
 export interface PlanProblem {
@@ -125,7 +121,7 @@ function analysePlan(
 
   for (let i = 0; i < n; i++) {
     const raw = rawSteps[i];
-    const parsed = ExecutionStepSchema.safeParse(raw);
+    const parsed = parseStep(raw);
     const rawId = (raw as { id?: unknown } | null)?.id;
     const id = parsed.success ? parsed.data.id : typeof rawId === "string" ? rawId : `#${i + 1}`;
     ids[i] = id;
@@ -133,7 +129,7 @@ function analysePlan(
       steps[i] = parsed.data;
     } else {
       schemaValid = false;
-      for (const issue of parsed.error.issues) {
+      for (const issue of parsed.issues) {
         const at = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
         problems.push({
           code: "invalid_step",
@@ -166,9 +162,6 @@ function analysePlan(
     const step = steps[i];
     const id = ids[i]!;
     const deps: number[] = [];
-    const add = (j: number) => {
-      if (!deps.includes(j)) deps.push(j);
-    };
     const rawDepends =
       step?.dependsOn ?? (rawSteps[i] as { dependsOn?: unknown } | null)?.dependsOn;
     if (Array.isArray(rawDepends)) {
@@ -190,11 +183,11 @@ function analysePlan(
             message: `step '${id}' depends on '${dep}', which is not a step of this plan`,
           });
         } else {
-          add(j);
+          if (!deps.includes(j)) deps.push(j);
         }
       }
     } else if (implicitOrder === "previous" && i > 0) {
-      add(i - 1);
+      deps.push(i - 1);
     }
 
     const refs: number[] = [];
@@ -202,7 +195,7 @@ function analysePlan(
       const c = compileStep(step);
       compiled[i] = c;
       for (const reference of c.references) {
-        const j = checkReference(reference, i, id, `steps[${i}]`, ids, indexById, problems);
+        const j = checkReference(reference, i, id, i, ids, indexById, problems);
         if (reference.kind === "input") usesInput = true;
         if (j === undefined) continue;
         if (!refs.includes(j)) refs.push(j);
@@ -258,21 +251,20 @@ function checkReference(
   reference: PlaceholderReference,
   self: number,
   selfId: string | undefined,
-  where: string,
+  /** `steps[i]` for a step, `output` for the output mapping (only built when there is a problem). */
+  where: number | "output",
   ids: readonly string[],
   indexById: ReadonlyMap<string, number>,
   problems: PlanProblem[],
 ): number | undefined {
-  const owner = selfId === undefined ? "the output mapping" : `step '${selfId}'`;
-  const base = selfId === undefined ? { where } : { stepId: selfId, where };
   switch (reference.kind) {
     case "input":
       return undefined;
     case "invalid":
       problems.push({
         code: "invalid_reference",
-        ...base,
-        message: `${owner}: ${reference.raw} is ${reference.problem}`,
+        ...locate(selfId, where),
+        message: `${ownerName(selfId)}: ${reference.raw} is ${reference.problem}`,
       });
       return undefined;
     case "position": {
@@ -280,16 +272,16 @@ function checkReference(
       if (j >= ids.length) {
         problems.push({
           code: "unknown_reference",
-          ...base,
-          message: `${owner} references ${reference.raw}, but the plan has only ${ids.length} step${ids.length === 1 ? "" : "s"}`,
+          ...locate(selfId, where),
+          message: `${ownerName(selfId)} references ${reference.raw}, but the plan has only ${ids.length} step${ids.length === 1 ? "" : "s"}`,
         });
         return undefined;
       }
       if (j === self) {
         problems.push({
           code: "self_reference",
-          ...base,
-          message: `${owner} references its own output (${reference.raw})`,
+          ...locate(selfId, where),
+          message: `${ownerName(selfId)} references its own output (${reference.raw})`,
         });
         return undefined;
       }
@@ -300,22 +292,34 @@ function checkReference(
       if (j === undefined) {
         problems.push({
           code: "unknown_reference",
-          ...base,
-          message: `${owner} references ${reference.raw}, but no step has id '${reference.stepId}'`,
+          ...locate(selfId, where),
+          message: `${ownerName(selfId)} references ${reference.raw}, but no step has id '${reference.stepId}'`,
         });
         return undefined;
       }
       if (j === self) {
         problems.push({
           code: "self_reference",
-          ...base,
-          message: `${owner} references its own output (${reference.raw})`,
+          ...locate(selfId, where),
+          message: `${ownerName(selfId)} references its own output (${reference.raw})`,
         });
         return undefined;
       }
       return j;
     }
   }
+}
+
+function ownerName(selfId: string | undefined): string {
+  return selfId === undefined ? "the output mapping" : `step '${selfId}'`;
+}
+
+function locate(
+  selfId: string | undefined,
+  where: number | "output",
+): { stepId?: string; where: string } {
+  const at = where === "output" ? "output" : `steps[${where}]`;
+  return selfId === undefined ? { where: at } : { stepId: selfId, where: at };
 }
 
 function checkTarget(

@@ -28,15 +28,23 @@ type Node =
 /** Pre-parses `value` into a {@link CompiledTemplate}. The value is not kept by reference mutably. */
 export function compileTemplate(value: unknown): CompiledTemplate {
   const references: PlaceholderReference[] = [];
-  const root = compileNode(value, references);
-  const dynamic = root.t !== 0;
-  return {
-    references,
-    dynamic,
-    render: dynamic
-      ? (source) => renderNode(root, source)
-      : () => copyValue((root as { value: unknown }).value),
-  };
+  return new Template(compileNode(value, references), references);
+}
+
+class Template implements CompiledTemplate {
+  readonly references: readonly PlaceholderReference[];
+  readonly dynamic: boolean;
+  private readonly root: Node;
+
+  constructor(root: Node, references: readonly PlaceholderReference[]) {
+    this.root = root;
+    this.references = references;
+    this.dynamic = root.t !== 0;
+  }
+
+  render(source: PlaceholderSource): unknown {
+    return renderNode(this.root, source);
+  }
 }
 
 function compileNode(value: unknown, references: PlaceholderReference[]): Node {

@@ -107,7 +107,12 @@ export class MemoryStateStore implements StateStore {
       this.events.set(runId, log);
     }
     const seq = log.length + 1;
-    log.push(JSON.stringify({ ...event, runId, seq }));
+    // Appended as text without copying the event object; the run id and sequence number come last
+    // so they win over anything the event said.
+    const body = JSON.stringify(event);
+    log.push(
+      `${body.length > 2 ? `${body.slice(0, -1)},` : "{"}"runId":${JSON.stringify(runId)},"seq":${seq}}`,
+    );
     return seq;
   }
 
