@@ -210,6 +210,8 @@ export class LlmHandler implements LlmClient {
       ...deps.resilience,
     };
 
+    // The SDKs' own timeout is only a backstop behind the per-attempt timeout applied here.
+    const sdkTimeoutMs = Math.max(600_000, config.timeoutMs * 2);
     if (config.openai.apiKey) {
       this.#providers.set(
         "openai",
@@ -218,7 +220,7 @@ export class LlmHandler implements LlmClient {
           apiKey: config.openai.apiKey,
           baseURL: config.openai.baseURL,
           model: config.openai.model,
-          timeoutMs: config.timeoutMs * 2,
+          timeoutMs: sdkTimeoutMs,
           fetch: deps.fetch,
         }),
       );
@@ -231,7 +233,7 @@ export class LlmHandler implements LlmClient {
           baseURL: config.anthropic.baseURL,
           model: config.anthropic.model,
           defaultMaxTokens: deps.defaultMaxTokens,
-          timeoutMs: config.timeoutMs * 2,
+          timeoutMs: sdkTimeoutMs,
           fetch: deps.fetch,
         }),
       );
@@ -244,7 +246,7 @@ export class LlmHandler implements LlmClient {
           apiKey: config.local.apiKey,
           baseURL: config.local.baseURL,
           model: config.local.model,
-          timeoutMs: config.timeoutMs * 2,
+          timeoutMs: sdkTimeoutMs,
           fetch: deps.fetch,
         }),
       );

@@ -207,6 +207,33 @@ describe("budgets", () => {
     await llm.complete(ask);
   });
 
+  it("counts an estimate for a stream the consumer stopped early, and frees its reservation", async () => {
+    const openai = await pool.add(
+      startFakeOpenAI(
+        reply.text("a long answer that the caller stops reading", { chunkDelayMs: 5 }),
+      ),
+    );
+    const llm = createLlmHandler({
+      config: { providers: ["openai"], openai: { apiKey: OPENAI_KEY, baseURL: openai.baseURL } },
+      limits: { maxTokensPerRun: 1000 },
+    });
+    const ask = {
+      messages: [{ role: "user" as const, content: "talk" }],
+      runId: "early",
+      maxTokens: 500,
+    };
+    for await (const chunk of llm.stream(ask)) {
+      if (chunk.type === "text") break;
+    }
+    const spent = llm.accounting.run("early");
+    expect(spent.calls).toBe(1);
+    expect(spent.totalTokens).toBeGreaterThan(0);
+    expect(spent.totalTokens).toBeLessThan(20);
+    // The 500-token reservation is gone: a second call of the same size fits the budget.
+    await llm.complete(ask);
+    expect(openai.calls).toHaveLength(2);
+  });
+
   it("still answers from the cache when the budget is spent (a cache hit costs nothing)", async () => {
     const openai = await pool.add(
       startFakeOpenAI(reply.text("cached", { usage: { inputTokens: 95, outputTokens: 5 } })),
