@@ -10,17 +10,22 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collect, OPENAI_KEY } from "./helpers.ts";
 
-// Runs only with ARIA_INTEGRATION=1 (see tooling/vitest/shared.ts); startRedis throws, failing the
-// suite, when redis-server is missing.
+// Runs only with ARIA_INTEGRATION=1 (see tooling/vitest/shared.ts). When redis-server is missing,
+// startRedis throws and every test below fails with that error (they are never skipped).
 let redis: RedisHandle;
 let server: FakeProviderServer;
+let services: Promise<void>;
 const handlers: LlmHandler[] = [];
 
-beforeAll(async () => {
-  redis = await startRedis();
-  server = await startFakeOpenAI(
-    reply.text("from the provider", { usage: { inputTokens: 10, outputTokens: 4 } }),
-  );
+beforeAll(() => {
+  services = (async () => {
+    server = await startFakeOpenAI(
+      reply.text("from the provider", { usage: { inputTokens: 10, outputTokens: 4 } }),
+    );
+    redis = await startRedis();
+  })();
+  // Each test awaits it and fails with its error; this only avoids an unhandled rejection.
+  services.catch(() => {});
 });
 
 afterAll(async () => {
@@ -44,6 +49,7 @@ function handler(cache: LlmHandlerDeps["cache"]) {
 
 describe("response cache in a real redis-server", () => {
   it("shares cached answers between handler instances (replicas)", async () => {
+    await services;
     const replicaA = handler({ redis: redis.url, keyPrefix: "test:shared:" });
     const replicaB = handler({ redis: redis.url, keyPrefix: "test:shared:" });
     const ask = {
@@ -64,6 +70,7 @@ describe("response cache in a real redis-server", () => {
   });
 
   it("writes entries with an expiry and uses a client it is given without closing it", async () => {
+    await services;
     const client = new Redis(redis.url);
     const llm = handler({ redis: client, keyPrefix: "test:ttl:", ttlMs: 60_000 });
     await llm.complete({ messages: [{ role: "user", content: "expiring" }], temperature: 0 });
@@ -81,6 +88,7 @@ describe("response cache in a real redis-server", () => {
   });
 
   it("keeps answering while Redis is down, and opens the cache breaker", async () => {
+    await services;
     const llm = handler({ redis: redis.url, keyPrefix: "test:down:", lookupTimeoutMs: 100 });
     const ask = {
       messages: [{ role: "user" as const, content: "during the outage" }],

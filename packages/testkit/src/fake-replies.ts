@@ -1,7 +1,26 @@
 /**
  * Scripted replies shared by the fake provider servers (`startFakeOpenAI`, `startFakeAnthropic`)
  * and the in-process `createScriptedLlm`. A reply says *what* the model answers; each fake renders
- * it in its own wire protocol (JSON or SSE), so one script works against every provider.
+ * it in its own wire protocol (JSON, or SSE when the request has `stream: true`), so one script
+ * works against every provider.
+ *
+ * ```ts
+ * const server = await startFakeOpenAI([
+ *   reply.toolCall("get_weather", { city: "Paris" }),      // first request
+ *   reply.error(429, { retryAfterMs: 200 }),                // second: rate limited
+ *   reply.text("Sunny.", { usage: { inputTokens: 50 } }),   // third
+ * ]);
+ * const client = new OpenAI({ apiKey: "sk-test", baseURL: server.baseURL, maxRetries: 0 });
+ * // ... then assert on server.calls[i].body / .headers, and `await server.close()`.
+ *
+ * startFakeAnthropic((request, i) => reply.text(`echo ${request.body.messages[0].content}`));
+ * startFakeOpenAI("always this text");                      // one reply, repeated
+ * createScriptedLlm(["plan", reply.toolCall("x", {})]);    // an LlmClient without HTTP
+ * ```
+ *
+ * Failure injection: `reply.error(status, {retryAfter, retryAfterMs})`, `reply.malformed(body)`,
+ * `reply.raw(status, body)`, `reply.drop({afterChunks})`, `reply.hang()`, and `delayMs` /
+ * `chunkDelayMs` on any reply.
  */
 
 /**
