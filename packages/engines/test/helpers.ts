@@ -20,7 +20,10 @@ import { AriaError } from "@aria/errors";
 
 /** A controllable clock. */
 export class FakeClock implements Clock {
-  constructor(public time = Date.parse("2026-01-01T00:00:00.000Z")) {}
+  time: number;
+  constructor(time = Date.parse("2026-01-01T00:00:00.000Z")) {
+    this.time = time;
+  }
   now(): number {
     return this.time;
   }
@@ -92,10 +95,12 @@ export class TestTools implements ToolRegistry {
 
 /** An AgentRegistry holding pipelines (agents and teams by name only). */
 export class TestAgents implements AgentRegistry {
-  constructor(
-    private readonly pipelines: PipelineManifest[] = [],
-    private readonly agentNames: string[] = [],
-  ) {}
+  private readonly pipelines: PipelineManifest[];
+  private readonly agentNames: string[];
+  constructor(pipelines: PipelineManifest[] = [], agentNames: string[] = []) {
+    this.pipelines = pipelines;
+    this.agentNames = agentNames;
+  }
   getAgent(name: string): AgentManifest & { id: string } {
     if (!this.agentNames.includes(name)) throw new AriaError("AGENT_NOT_FOUND", { message: name });
     return { id: name, name, description: name, systemPrompt: "x", tools: [], maxSteps: 8 };
@@ -122,7 +127,10 @@ export class TestAgents implements AgentRegistry {
 /** A scripted LLM: replies in order and records requests. */
 export class ScriptedLlm implements LlmClient {
   readonly requests: LlmRequestInput[] = [];
-  constructor(private readonly replies: string[]) {}
+  private readonly replies: string[];
+  constructor(replies: string[]) {
+    this.replies = replies;
+  }
   async complete(request: LlmRequestInput): Promise<LlmResponse> {
     this.requests.push(request);
     const content = this.replies.shift() ?? "";
@@ -154,7 +162,10 @@ export class ScriptedLlm implements LlmClient {
 export class FakeContainers implements ContainerManager {
   readonly specs: ContainerSpecInput[] = [];
   readonly cleaned: string[] = [];
-  constructor(private readonly result: Partial<ContainerResult> = {}) {}
+  private readonly result: Partial<ContainerResult>;
+  constructor(result: Partial<ContainerResult> = {}) {
+    this.result = result;
+  }
   async run(spec: ContainerSpecInput): Promise<ContainerResult> {
     this.specs.push(spec);
     return {
