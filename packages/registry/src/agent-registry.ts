@@ -44,10 +44,18 @@ interface Definitions {
 }
 
 type Kind = "agents" | "teams" | "pipelines";
-const NOT_FOUND = { agents: "AGENT_NOT_FOUND", teams: "TEAM_NOT_FOUND", pipelines: "PIPELINE_NOT_FOUND" } as const;
+const NOT_FOUND = {
+  agents: "AGENT_NOT_FOUND",
+  teams: "TEAM_NOT_FOUND",
+  pipelines: "PIPELINE_NOT_FOUND",
+} as const;
 const SINGULAR = { agents: "agent", teams: "team", pipelines: "pipeline" } as const;
 
-const emptyDefinitions = (): Definitions => ({ agents: new Map(), teams: new Map(), pipelines: new Map() });
+const emptyDefinitions = (): Definitions => ({
+  agents: new Map(),
+  teams: new Map(),
+  pipelines: new Map(),
+});
 
 /**
  * The agent registry: agents, teams and pipelines, from bundles (`BUNDLE/NAME`, and bare when
@@ -67,7 +75,9 @@ export class AgentRegistry implements AgentRegistryContract {
 
   constructor(deps: AgentRegistryDeps = {}) {
     this.deps = deps;
-    this.hub = new ChangeHub(deps.name ?? "agents", (error) => deps.logger?.warn({ error: String(error) }, "registry listener failed"));
+    this.hub = new ChangeHub(deps.name ?? "agents", (error) =>
+      deps.logger?.warn({ error: String(error) }, "registry listener failed"),
+    );
     this.unsubscribe = deps.tools?.subscribe?.((event) => {
       if (event.type !== "dependencies.changed") this.recheck();
     });
@@ -89,7 +99,10 @@ export class AgentRegistry implements AgentRegistryContract {
   registerAgent(agent: z.input<typeof AgentManifestSchema>): RegisteredAgent {
     const parsed = parse(AgentManifestSchema, agent, "agent");
     const entry: RegisteredAgent = { ...parsed, id: parsed.name };
-    this.refuseUnresolved(this.problemsOf({ ...emptyDefinitions(), agents: new Map([[entry.name, entry]]) }), `agent '${entry.name}'`);
+    this.refuseUnresolved(
+      this.problemsOf({ ...emptyDefinitions(), agents: new Map([[entry.name, entry]]) }),
+      `agent '${entry.name}'`,
+    );
     this.standalone.agents.set(entry.name, entry);
     this.recheck();
     return entry;
@@ -99,7 +112,10 @@ export class AgentRegistry implements AgentRegistryContract {
   registerTeam(team: z.input<typeof TeamManifestSchema>): RegisteredTeam {
     const parsed = parse(TeamManifestSchema, team, "team");
     const entry: RegisteredTeam = { ...parsed, id: parsed.name };
-    this.refuseUnresolved(this.problemsOf({ ...emptyDefinitions(), teams: new Map([[entry.name, entry]]) }), `team '${entry.name}'`);
+    this.refuseUnresolved(
+      this.problemsOf({ ...emptyDefinitions(), teams: new Map([[entry.name, entry]]) }),
+      `team '${entry.name}'`,
+    );
     this.standalone.teams.set(entry.name, entry);
     this.recheck();
     return entry;
@@ -132,15 +148,32 @@ export class AgentRegistry implements AgentRegistryContract {
     };
     const qualify = (kind: keyof typeof local, ref: string) => {
       const { bundle } = parseQualifiedName(ref);
-      return bundle === undefined && local[kind].has(ref) ? qualifiedName(installed.name, ref) : ref;
+      return bundle === undefined && local[kind].has(ref)
+        ? qualifiedName(installed.name, ref)
+        : ref;
     };
     const meta = { bundle: installed.name, bundleVersion: installed.version };
-    const staged: Definitions = { installed, agents: new Map(), teams: new Map(), pipelines: new Map() };
+    const staged: Definitions = {
+      installed,
+      agents: new Map(),
+      teams: new Map(),
+      pipelines: new Map(),
+    };
     for (const agent of manifest.agents) {
-      staged.agents.set(agent.name, { ...agent, tools: agent.tools.map((t) => qualify("tools", t)), id: qualifiedName(installed.name, agent.name), ...meta });
+      staged.agents.set(agent.name, {
+        ...agent,
+        tools: agent.tools.map((t) => qualify("tools", t)),
+        id: qualifiedName(installed.name, agent.name),
+        ...meta,
+      });
     }
     for (const team of manifest.teams) {
-      staged.teams.set(team.name, { ...team, members: team.members.map((m) => qualify("agents", m)), id: qualifiedName(installed.name, team.name), ...meta });
+      staged.teams.set(team.name, {
+        ...team,
+        members: team.members.map((m) => qualify("agents", m)),
+        id: qualifiedName(installed.name, team.name),
+        ...meta,
+      });
     }
     for (const pipeline of manifest.pipelines) {
       const steps = pipeline.steps.map((step) => ({
@@ -150,18 +183,41 @@ export class AgentRegistry implements AgentRegistryContract {
         ...(step.team !== undefined ? { team: qualify("teams", step.team) } : {}),
         ...(step.pipeline !== undefined ? { pipeline: qualify("pipelines", step.pipeline) } : {}),
       }));
-      staged.pipelines.set(pipeline.name, { ...pipeline, steps, id: qualifiedName(installed.name, pipeline.name), ...meta });
+      staged.pipelines.set(pipeline.name, {
+        ...pipeline,
+        steps,
+        id: qualifiedName(installed.name, pipeline.name),
+        ...meta,
+      });
     }
     const problems = this.problemsOf(staged, staged, installed.name);
     if (problems.length > 0) {
-      throw bundleError.dependency(`${installed.name}@${installed.version} has unresolved references: ${problems.slice(0, 3).join("; ")}`, {
-        details: { reason: "unresolved_reference", problems },
-      });
+      throw bundleError.dependency(
+        `${installed.name}@${installed.version} has unresolved references: ${problems.slice(0, 3).join("; ")}`,
+        {
+          details: { reason: "unresolved_reference", problems },
+        },
+      );
     }
-    const { previous, activated } = this.bundles.set(installed.name, { version: installed.version, digest: installed.digest, items: staged }, options.activate !== false);
-    const ref: BundleRef = { name: installed.name, version: installed.version, digest: installed.digest };
-    this.hub.emit({ type: "bundle.registered", bundle: ref, installed, dir: "", active: this.bundles.active(installed.name)?.version === installed.version });
-    if (activated) this.hub.emit({ type: "bundle.activated", bundle: ref, ...(previous ? { previous } : {}) });
+    const { previous, activated } = this.bundles.set(
+      installed.name,
+      { version: installed.version, digest: installed.digest, items: staged },
+      options.activate !== false,
+    );
+    const ref: BundleRef = {
+      name: installed.name,
+      version: installed.version,
+      digest: installed.digest,
+    };
+    this.hub.emit({
+      type: "bundle.registered",
+      bundle: ref,
+      installed,
+      dir: "",
+      active: this.bundles.active(installed.name)?.version === installed.version,
+    });
+    if (activated)
+      this.hub.emit({ type: "bundle.activated", bundle: ref, ...(previous ? { previous } : {}) });
     this.recheck();
     return staged;
   }
@@ -169,14 +225,22 @@ export class AgentRegistry implements AgentRegistryContract {
   /** Makes a registered version of a bundle active. */
   activate(bundle: string, version: string): void {
     const result = this.bundles.activate(bundle, version);
-    if (!result) throw new AriaError("BUNDLE_NOT_FOUND", { message: `${bundle}@${version} is not registered`, details: { bundle, version } });
+    if (!result)
+      throw new AriaError("BUNDLE_NOT_FOUND", {
+        message: `${bundle}@${version} is not registered`,
+        details: { bundle, version },
+      });
     if (result.activated) this.emitActivated(bundle, version, result.previous);
   }
 
   /** Goes back to the version that was active before the current one. */
   rollback(bundle: string): string {
     const result = this.bundles.rollback(bundle);
-    if (!result) throw new AriaError("BUNDLE_NOT_FOUND", { message: `${bundle} has no earlier version to roll back to`, details: { bundle } });
+    if (!result)
+      throw new AriaError("BUNDLE_NOT_FOUND", {
+        message: `${bundle} has no earlier version to roll back to`,
+        details: { bundle },
+      });
     this.emitActivated(bundle, result.to, result.from);
     return result.to;
   }
@@ -185,7 +249,11 @@ export class AgentRegistry implements AgentRegistryContract {
     const entry = this.bundles.get(bundle, version);
     if (entry?.items.installed) {
       const { installed } = entry.items;
-      this.hub.emit({ type: "bundle.activated", bundle: { name: installed.name, version: installed.version, digest: installed.digest }, ...(previous ? { previous } : {}) });
+      this.hub.emit({
+        type: "bundle.activated",
+        bundle: { name: installed.name, version: installed.version, digest: installed.digest },
+        ...(previous ? { previous } : {}),
+      });
     }
     this.recheck();
   }
@@ -195,7 +263,9 @@ export class AgentRegistry implements AgentRegistryContract {
     const versions = version === undefined ? this.bundles.versions(bundle).versions : [version];
     const refs = versions.flatMap((v) => {
       const installed = this.bundles.get(bundle, v)?.items.installed;
-      return installed ? [{ name: installed.name, version: installed.version, digest: installed.digest }] : [];
+      return installed
+        ? [{ name: installed.name, version: installed.version, digest: installed.digest }]
+        : [];
     });
     const { removed } = this.bundles.remove(bundle, version);
     if (removed.length === 0) return;
@@ -210,16 +280,28 @@ export class AgentRegistry implements AgentRegistryContract {
 
   // ---- lookup ---------------------------------------------------------------------------------
 
-  private find<K extends Kind>(kind: K, name: string, staged?: Definitions, stagedBundle?: string): Definitions[K] extends Map<string, infer V> ? V : never {
+  private find<K extends Kind>(
+    kind: K,
+    name: string,
+    staged?: Definitions,
+    stagedBundle?: string,
+  ): Definitions[K] extends Map<string, infer V> ? V : never {
     type V = Definitions[K] extends Map<string, infer X> ? X : never;
     const { bundle, version, name: bare } = parseQualifiedName(name);
     if (bundle !== undefined) {
-      const defs = staged && bundle === stagedBundle && version === undefined ? staged : version === undefined ? this.bundles.active(bundle)?.items : this.bundles.get(bundle, version)?.items;
+      const defs =
+        staged && bundle === stagedBundle && version === undefined
+          ? staged
+          : version === undefined
+            ? this.bundles.active(bundle)?.items
+            : this.bundles.get(bundle, version)?.items;
       const found = defs?.[kind].get(bare) as V | undefined;
       if (found) return found;
       throw this.notFound(kind, name);
     }
-    const standalone = (staged && stagedBundle === undefined ? staged[kind].get(bare) : undefined) ?? this.standalone[kind].get(bare);
+    const standalone =
+      (staged && stagedBundle === undefined ? staged[kind].get(bare) : undefined) ??
+      this.standalone[kind].get(bare);
     if (standalone) return standalone as V;
     const matches: V[] = [];
     for (const [owner, entry] of this.bundles.activeEntries()) {
@@ -227,21 +309,29 @@ export class AgentRegistry implements AgentRegistryContract {
       const found = entry.items[kind].get(bare) as V | undefined;
       if (found) matches.push(found);
     }
-    const stagedMatch = staged && stagedBundle !== undefined ? (staged[kind].get(bare) as V | undefined) : undefined;
+    const stagedMatch =
+      staged && stagedBundle !== undefined ? (staged[kind].get(bare) as V | undefined) : undefined;
     if (stagedMatch) matches.push(stagedMatch);
     if (matches.length === 1) return matches[0] as V;
     if (matches.length > 1) {
       const candidates = matches.map((m) => (m as { id: string }).id);
       throw new AriaError("VALIDATION_FAILED", {
         message: `'${name}' names ${matches.length} ${kind}: use one of ${candidates.join(", ")}`,
-        details: { name, candidates, issues: [{ path: "/name", message: "ambiguous; use BUNDLE/NAME" }] },
+        details: {
+          name,
+          candidates,
+          issues: [{ path: "/name", message: "ambiguous; use BUNDLE/NAME" }],
+        },
       });
     }
     throw this.notFound(kind, name);
   }
 
   private notFound(kind: Kind, name: string): AriaError {
-    return new AriaError(NOT_FOUND[kind], { message: `no ${SINGULAR[kind]} '${name}' is registered`, details: { name } });
+    return new AriaError(NOT_FOUND[kind], {
+      message: `no ${SINGULAR[kind]} '${name}' is registered`,
+      details: { name },
+    });
   }
 
   getAgent(name: string): RegisteredAgent {
@@ -256,10 +346,13 @@ export class AgentRegistry implements AgentRegistryContract {
     return this.find("pipelines", name);
   }
 
-  private listOf<K extends Kind>(kind: K): Array<Definitions[K] extends Map<string, infer V> ? V : never> {
+  private listOf<K extends Kind>(
+    kind: K,
+  ): Array<Definitions[K] extends Map<string, infer V> ? V : never> {
     type V = Definitions[K] extends Map<string, infer X> ? X : never;
     const out = [...this.standalone[kind].values()] as V[];
-    for (const [, entry] of this.bundles.activeEntries()) out.push(...(entry.items[kind].values() as Iterable<V>));
+    for (const [, entry] of this.bundles.activeEntries())
+      out.push(...(entry.items[kind].values() as Iterable<V>));
     return out.sort((a, b) => ((a as { id: string }).id < (b as { id: string }).id ? -1 : 1));
   }
 
@@ -277,7 +370,12 @@ export class AgentRegistry implements AgentRegistryContract {
 
   // ---- dependency checks ----------------------------------------------------------------------
 
-  private resolves(kind: Kind | "tools", ref: string, staged?: Definitions, stagedBundle?: string): boolean {
+  private resolves(
+    kind: Kind | "tools",
+    ref: string,
+    staged?: Definitions,
+    stagedBundle?: string,
+  ): boolean {
     if (kind === "tools") return this.deps.tools ? this.deps.tools.has(ref) : true;
     try {
       this.find(kind, ref, staged, stagedBundle);
@@ -291,10 +389,15 @@ export class AgentRegistry implements AgentRegistryContract {
   private problemsOf(defs: Definitions, staged?: Definitions, stagedBundle?: string): string[] {
     const problems: string[] = [];
     const check = (kind: Kind | "tools", ref: string, where: string) => {
-      if (!this.resolves(kind, ref, staged, stagedBundle)) problems.push(`${where}: ${kind === "tools" ? "tool" : SINGULAR[kind]} '${ref}' does not resolve`);
+      if (!this.resolves(kind, ref, staged, stagedBundle))
+        problems.push(
+          `${where}: ${kind === "tools" ? "tool" : SINGULAR[kind]} '${ref}' does not resolve`,
+        );
     };
-    for (const agent of defs.agents.values()) for (const tool of agent.tools) check("tools", tool, `agent '${agent.id}'`);
-    for (const team of defs.teams.values()) for (const member of team.members) check("agents", member, `team '${team.id}'`);
+    for (const agent of defs.agents.values())
+      for (const tool of agent.tools) check("tools", tool, `agent '${agent.id}'`);
+    for (const team of defs.teams.values())
+      for (const member of team.members) check("agents", member, `team '${team.id}'`);
     for (const pipeline of defs.pipelines.values()) {
       for (const step of pipeline.steps) {
         const where = `pipeline '${pipeline.id}' step '${step.id}'`;
@@ -334,7 +437,8 @@ export class AgentRegistry implements AgentRegistryContract {
     const key = problems.join("\n");
     if (key === this.lastProblems) return;
     this.lastProblems = key;
-    if (problems.length > 0) this.deps.logger?.warn({ problems }, "agent registry: unresolved references");
+    if (problems.length > 0)
+      this.deps.logger?.warn({ problems }, "agent registry: unresolved references");
     this.hub.emit({ type: "dependencies.changed", problems });
   }
 }
@@ -342,8 +446,14 @@ export class AgentRegistry implements AgentRegistryContract {
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: `/${i.path.map(String).join("/")}`, message: i.message }));
-    throw new AriaError("VALIDATION_FAILED", { message: `invalid ${what}: ${issues[0]?.path} ${issues[0]?.message}`, details: { issues } });
+    const issues = result.error.issues.map((i) => ({
+      path: `/${i.path.map(String).join("/")}`,
+      message: i.message,
+    }));
+    throw new AriaError("VALIDATION_FAILED", {
+      message: `invalid ${what}: ${issues[0]?.path} ${issues[0]?.message}`,
+      details: { issues },
+    });
   }
   return result.data;
 }

@@ -15,7 +15,13 @@ export interface BundleRef {
 export type RegistryChange =
   | { type: "tool.registered"; tool: RegisteredTool }
   | { type: "tool.unregistered"; id: string }
-  | { type: "bundle.registered"; bundle: BundleRef; installed: InstalledBundle; dir: string; active: boolean }
+  | {
+      type: "bundle.registered";
+      bundle: BundleRef;
+      installed: InstalledBundle;
+      dir: string;
+      active: boolean;
+    }
   | { type: "bundle.activated"; bundle: BundleRef; previous?: string }
   | { type: "bundle.unregistered"; bundle: BundleRef }
   | { type: "dependencies.changed"; problems: string[] };

@@ -20,7 +20,9 @@ export interface HotReloadOptions {
   /** Build and register once at start (default true). */
   initial?: boolean;
   /** Called after each reload attempt. */
-  onReload?: (result: { ok: true; bundle: RegisteredBundle } | { ok: false; error: unknown }) => void;
+  onReload?: (
+    result: { ok: true; bundle: RegisteredBundle } | { ok: false; error: unknown },
+  ) => void;
   logger?: Logger;
 }
 
@@ -38,7 +40,10 @@ export interface HotReloader {
 const defaultIgnore = (path: string): boolean => {
   const parts = path.split("/");
   return (
-    parts.some((p) => p === "node_modules" || p === "dist" || p === ".git" || (p.startsWith(".") && p.length > 1)) ||
+    parts.some(
+      (p) =>
+        p === "node_modules" || p === "dist" || p === ".git" || (p.startsWith(".") && p.length > 1),
+    ) ||
     path.endsWith(".aria") ||
     path.endsWith("~")
   );
@@ -62,12 +67,20 @@ export function watchBundleSource(options: HotReloadOptions): HotReloader {
   const rebuild = async (): Promise<void> => {
     try {
       const built = await options.build(root);
-      const bundle = await options.registries.registerBundle(built.installed, built.dir, { activate: true });
+      const bundle = await options.registries.registerBundle(built.installed, built.dir, {
+        activate: true,
+      });
       reloads += 1;
-      options.logger?.info({ bundle: `${bundle.name}@${bundle.version}`, digest: bundle.digest }, "bundle reloaded");
+      options.logger?.info(
+        { bundle: `${bundle.name}@${bundle.version}`, digest: bundle.digest },
+        "bundle reloaded",
+      );
       options.onReload?.({ ok: true, bundle });
     } catch (error) {
-      options.logger?.warn({ dir: root, error: String(error) }, "bundle reload failed; the previous build stays registered");
+      options.logger?.warn(
+        { dir: root, error: String(error) },
+        "bundle reload failed; the previous build stays registered",
+      );
       options.onReload?.({ ok: false, error });
     }
   };
@@ -88,9 +101,12 @@ export function watchBundleSource(options: HotReloadOptions): HotReloader {
     const rel = relative(root, resolve(root, filename.toString())).split(sep).join("/");
     if (!ignore(rel)) schedule();
   });
-  watcher.on("error", (error) => options.logger?.warn({ dir: root, error: String(error) }, "bundle watcher error"));
+  watcher.on("error", (error) =>
+    options.logger?.warn({ dir: root, error: String(error) }, "bundle watcher error"),
+  );
 
-  const ready = options.initial === false ? Promise.resolve() : (running = running.then(rebuild));
+  if (options.initial !== false) running = running.then(rebuild);
+  const ready = running;
 
   return {
     ready,

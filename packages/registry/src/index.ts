@@ -14,18 +14,34 @@ export {
   type RegisteredTeam,
   type ToolLookup,
 } from "./agent-registry.ts";
-export { bindHandler, loadBundleModule } from "./bundle-loader.ts";
 export { calculatorTool } from "./builtins/calculator.ts";
 export { type CreatePlanResult, createPlanTool } from "./builtins/create-plan.ts";
-export { EXPRESSION_FUNCTIONS, evaluateExpression, ExpressionError } from "./builtins/expression.ts";
+export {
+  EXPRESSION_FUNCTIONS,
+  ExpressionError,
+  evaluateExpression,
+} from "./builtins/expression.ts";
 export { fileReadTool, fileWriteTool } from "./builtins/file-tools.ts";
 export { type BuiltinToolOptions, registerBuiltinTools } from "./builtins/index.ts";
 export { extractJson, type LlmToolOptions } from "./builtins/llm-json.ts";
 export { type PonderResult, PonderResultSchema, ponderTool } from "./builtins/ponder.ts";
-export { type BundleRef, ChangeHub, type RegistryChange, type RegistryEvent, type RegistryListener } from "./events.ts";
+export { bindHandler, loadBundleModule } from "./bundle-loader.ts";
+export {
+  type BundleRef,
+  ChangeHub,
+  type RegistryChange,
+  type RegistryEvent,
+  type RegistryListener,
+} from "./events.ts";
 export { type HotReloader, type HotReloadOptions, watchBundleSource } from "./hot-reload.ts";
 export { LlmNameTable, parseQualifiedName, qualifiedName, toLlmToolName } from "./names.ts";
-export { createSecurityPolicy, type PolicyDecision, type SecurityPolicy, type SecurityPolicyOptions, securityRank } from "./policy.ts";
+export {
+  createSecurityPolicy,
+  type PolicyDecision,
+  type SecurityPolicy,
+  type SecurityPolicyOptions,
+  securityRank,
+} from "./policy.ts";
 export {
   createRegistries,
   type InstalledBundleSource,
@@ -33,5 +49,10 @@ export {
   Registries,
   type RegistriesDeps,
 } from "./registries.ts";
-export { ToolRegistry, type ToolRegistration, type ToolRegistryDeps, type ToolStats } from "./tool-registry.ts";
+export {
+  type ToolRegistration,
+  ToolRegistry,
+  type ToolRegistryDeps,
+  type ToolStats,
+} from "./tool-registry.ts";
 export { SchemaValidator, type ValidationIssue } from "./validation.ts";

@@ -7,7 +7,10 @@ export type PolicyDecision = { allow: true } | { allow: false; reason: string };
  * Decides whether a tool may run in a context. Called by `ToolRegistry.execute` after input
  * validation's tool lookup and before anything runs; a refusal is `TOOL_FORBIDDEN`.
  */
-export type SecurityPolicy = (tool: RegisteredTool, context: ToolExecutionContext) => PolicyDecision;
+export type SecurityPolicy = (
+  tool: RegisteredTool,
+  context: ToolExecutionContext,
+) => PolicyDecision;
 
 /** Options of the default policy. */
 export interface SecurityPolicyOptions {
@@ -39,7 +42,11 @@ export function createSecurityPolicy(options: SecurityPolicyOptions = {}): Secur
   const allowNetwork = options.allowNetwork ?? true;
   return (tool) => {
     if (deny.has(tool.id)) return { allow: false, reason: `tool '${tool.id}' is denied by policy` };
-    if (tool.network && !allowNetwork) return { allow: false, reason: `tool '${tool.id}' needs network access, which the policy forbids` };
+    if (tool.network && !allowNetwork)
+      return {
+        allow: false,
+        reason: `tool '${tool.id}' needs network access, which the policy forbids`,
+      };
     if (RANK[tool.securityLevel] > RANK[maxLevel] && !allow.has(tool.id)) {
       return {
         allow: false,

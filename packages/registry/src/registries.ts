@@ -45,8 +45,12 @@ export class Registries {
   constructor(deps: RegistriesDeps = {}) {
     this.logger = deps.logger;
     this.tools = new ToolRegistry(deps);
-    this.agents = new AgentRegistry({ tools: this.tools, ...(deps.logger ? { logger: deps.logger } : {}) });
-    if (deps.builtins !== false) registerBuiltinTools(this.tools, typeof deps.builtins === "object" ? deps.builtins : {});
+    this.agents = new AgentRegistry({
+      tools: this.tools,
+      ...(deps.logger ? { logger: deps.logger } : {}),
+    });
+    if (deps.builtins !== false)
+      registerBuiltinTools(this.tools, typeof deps.builtins === "object" ? deps.builtins : {});
   }
 
   /**
@@ -54,7 +58,11 @@ export class Registries {
    * entry module), then agents, teams and pipelines, whose references must resolve. If the second
    * part is refused, the tools are taken back out, so a bundle is registered whole or not at all.
    */
-  async registerBundle(installed: InstalledBundle, dir: string, options: { activate?: boolean } = {}): Promise<RegisteredBundle> {
+  async registerBundle(
+    installed: InstalledBundle,
+    dir: string,
+    options: { activate?: boolean } = {},
+  ): Promise<RegisteredBundle> {
     const previous = this.tools.versions(installed.name).active;
     const replacing = this.tools.bundleSource(installed.name, installed.version);
     const tools = await this.tools.registerBundle(installed, dir, options);
@@ -72,11 +80,17 @@ export class Registries {
       };
     } catch (error) {
       if (replacing && replacing.installed.digest !== installed.digest) {
-        await this.tools.registerBundle(replacing.installed, replacing.dir, { activate: previous === installed.version });
+        await this.tools.registerBundle(replacing.installed, replacing.dir, {
+          activate: previous === installed.version,
+        });
       } else if (!replacing) {
         this.tools.unregisterBundle(installed.name, installed.version);
       }
-      if (previous !== undefined && previous !== installed.version && this.tools.versions(installed.name).versions.includes(previous)) {
+      if (
+        previous !== undefined &&
+        previous !== installed.version &&
+        this.tools.versions(installed.name).versions.includes(previous)
+      ) {
         this.tools.activate(installed.name, previous);
       }
       throw error;
@@ -88,7 +102,10 @@ export class Registries {
    * name ends up active. Failures are collected, not thrown, so one bad bundle does not stop the
    * start.
    */
-  async registerInstalled(source: InstalledBundleSource): Promise<{ registered: RegisteredBundle[]; failed: Array<{ bundle: string; error: unknown }> }> {
+  async registerInstalled(source: InstalledBundleSource): Promise<{
+    registered: RegisteredBundle[];
+    failed: Array<{ bundle: string; error: unknown }>;
+  }> {
     const order = source.dependencyOrder();
     const highest = new Map<string, InstalledBundle>();
     for (const b of order) {
@@ -100,10 +117,15 @@ export class Registries {
     for (const bundle of order) {
       try {
         const dir = await source.unpackedDir(bundle.name, bundle.version);
-        registered.push(await this.registerBundle(bundle, dir, { activate: highest.get(bundle.name) === bundle }));
+        registered.push(
+          await this.registerBundle(bundle, dir, { activate: highest.get(bundle.name) === bundle }),
+        );
       } catch (error) {
         failed.push({ bundle: `${bundle.name}@${bundle.version}`, error });
-        this.logger?.error({ bundle: `${bundle.name}@${bundle.version}`, error: String(error) }, "bundle could not be registered");
+        this.logger?.error(
+          { bundle: `${bundle.name}@${bundle.version}`, error: String(error) },
+          "bundle could not be registered",
+        );
       }
     }
     return { registered, failed };
@@ -127,7 +149,8 @@ export class Registries {
     this.agents.unregisterBundle(bundle, version);
     this.tools.unregisterBundle(bundle, version);
     const active = this.tools.versions(bundle).active;
-    if (active !== undefined && this.agents.versions(bundle).active !== active) this.agents.activate(bundle, active);
+    if (active !== undefined && this.agents.versions(bundle).active !== active)
+      this.agents.activate(bundle, active);
   }
 
   /** The versions of a bundle and the active one. */
@@ -143,30 +166,48 @@ export class Registries {
   follow(source: Registries): { stop(): void; idle(): Promise<void> } {
     let chain: Promise<void> = Promise.resolve();
     const enqueue = (task: () => Promise<void> | void) => {
-      chain = chain.then(task).catch((error: unknown) => this.logger?.warn({ error: String(error) }, "registry follower could not apply a change"));
+      chain = chain
+        .then(task)
+        .catch((error: unknown) =>
+          this.logger?.warn({ error: String(error) }, "registry follower could not apply a change"),
+        );
     };
-    for (const tool of source.tools.list()) if (!tool.bundle) enqueue(() => void this.tools.register(tool, { replace: true }));
+    for (const tool of source.tools.list())
+      if (!tool.bundle) enqueue(() => void this.tools.register(tool, { replace: true }));
     for (const name of source.tools.bundleNames()) {
       const { versions, active } = source.tools.versions(name);
       for (const version of versions) {
         const origin = source.tools.bundleSource(name, version);
-        if (origin) enqueue(async () => void (await this.registerBundle(origin.installed, origin.dir, { activate: version === active })));
+        if (origin)
+          enqueue(
+            async () =>
+              void (await this.registerBundle(origin.installed, origin.dir, {
+                activate: version === active,
+              })),
+          );
       }
     }
     const apply = (event: RegistryEvent) => {
       switch (event.type) {
         case "tool.registered":
-          if (!event.tool.bundle) enqueue(() => void this.tools.register(event.tool, { replace: true }));
+          if (!event.tool.bundle)
+            enqueue(() => void this.tools.register(event.tool, { replace: true }));
           break;
         case "tool.unregistered":
           enqueue(() => void this.tools.unregister(event.id));
           break;
         case "bundle.registered":
-          enqueue(async () => void (await this.registerBundle(event.installed, event.dir, { activate: event.active })));
+          enqueue(
+            async () =>
+              void (await this.registerBundle(event.installed, event.dir, {
+                activate: event.active,
+              })),
+          );
           break;
         case "bundle.activated":
           enqueue(() => {
-            if (this.versions(event.bundle.name).active !== event.bundle.version) this.activate(event.bundle.name, event.bundle.version);
+            if (this.versions(event.bundle.name).active !== event.bundle.version)
+              this.activate(event.bundle.name, event.bundle.version);
           });
           break;
         case "bundle.unregistered":

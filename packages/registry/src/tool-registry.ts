@@ -1,10 +1,10 @@
 import type {
   ContainerToolExecutor,
+  ExecutionMode,
   InstalledBundle,
   JsonSchema,
   LlmToolDefinition,
   Logger,
-  ExecutionMode,
   Permissions,
   RegisteredTool,
   ResourceRequest,
@@ -71,7 +71,11 @@ interface BundleTools {
   tools: Map<string, ToolEntry>;
 }
 
-const toRef = (installed: InstalledBundle): BundleRef => ({ name: installed.name, version: installed.version, digest: installed.digest });
+const toRef = (installed: InstalledBundle): BundleRef => ({
+  name: installed.name,
+  version: installed.version,
+  digest: installed.digest,
+});
 
 /**
  * The tool registry: built-in tools by bare name and bundle tools as `BUNDLE/TOOL` (also bare when
@@ -94,7 +98,9 @@ export class ToolRegistry implements ToolRegistryContract {
   constructor(deps: ToolRegistryDeps = {}) {
     this.deps = deps;
     this.policy = deps.policy ?? createSecurityPolicy();
-    this.hub = new ChangeHub(deps.name ?? "tools", (error) => deps.logger?.warn({ error: String(error) }, "registry listener failed"));
+    this.hub = new ChangeHub(deps.name ?? "tools", (error) =>
+      deps.logger?.warn({ error: String(error) }, "registry listener failed"),
+    );
   }
 
   /** Subscribes to changes; returns the unsubscribe function. */
@@ -128,7 +134,9 @@ export class ToolRegistry implements ToolRegistryContract {
       securityLevel: registration.securityLevel ?? "safe",
       ...(registration.resources ? { resources: registration.resources } : {}),
       network: registration.network ?? false,
-      ...(registration.needsApproval !== undefined ? { needsApproval: registration.needsApproval } : {}),
+      ...(registration.needsApproval !== undefined
+        ? { needsApproval: registration.needsApproval }
+        : {}),
       ...(registration.permissions ? { permissions: registration.permissions } : {}),
       ...(registration.handler ? { handler: registration.handler } : {}),
     };
@@ -157,7 +165,10 @@ export class ToolRegistry implements ToolRegistryContract {
       try {
         this.validator.check(schema);
       } catch (error) {
-        throw bundleError.invalid(`tool '${id}' has an invalid ${which}: ${(error as Error).message}`, { details: { reason: "bad_schema", tool: id } });
+        throw bundleError.invalid(
+          `tool '${id}' has an invalid ${which}: ${(error as Error).message}`,
+          { details: { reason: "bad_schema", tool: id } },
+        );
       }
     }
   }
@@ -168,7 +179,11 @@ export class ToolRegistry implements ToolRegistryContract {
    * tools run through the container executor. The new version becomes active unless
    * `activate: false`; the previous active version stays registered for `rollback`.
    */
-  async registerBundle(installed: InstalledBundle, dir: string, options: { activate?: boolean } = {}): Promise<RegisteredTool[]> {
+  async registerBundle(
+    installed: InstalledBundle,
+    dir: string,
+    options: { activate?: boolean } = {},
+  ): Promise<RegisteredTool[]> {
     const { manifest } = installed;
     const existing = this.bundles.get(installed.name, installed.version);
     if (existing && existing.digest === installed.digest) {
@@ -181,7 +196,10 @@ export class ToolRegistry implements ToolRegistryContract {
     for (const spec of manifest.tools) {
       const id = qualifiedName(installed.name, spec.name);
       this.checkSchemas(id, spec.inputSchema, spec.outputSchema);
-      const bound = spec.execution === "inprocess" ? bindHandler(module, spec, `${installed.name}@${installed.version}`) : undefined;
+      const bound =
+        spec.execution === "inprocess"
+          ? bindHandler(module, spec, `${installed.name}@${installed.version}`)
+          : undefined;
       const tool: RegisteredTool = {
         id,
         name: spec.name,
@@ -206,8 +224,19 @@ export class ToolRegistry implements ToolRegistryContract {
       options.activate !== false,
     );
     this.changed();
-    this.hub.emit({ type: "bundle.registered", bundle: toRef(installed), installed, dir, active: activated || this.bundles.active(installed.name)?.version === installed.version });
-    if (activated) this.hub.emit({ type: "bundle.activated", bundle: toRef(installed), ...(previous ? { previous } : {}) });
+    this.hub.emit({
+      type: "bundle.registered",
+      bundle: toRef(installed),
+      installed,
+      dir,
+      active: activated || this.bundles.active(installed.name)?.version === installed.version,
+    });
+    if (activated)
+      this.hub.emit({
+        type: "bundle.activated",
+        bundle: toRef(installed),
+        ...(previous ? { previous } : {}),
+      });
     return [...tools.values()].map((e) => e.tool);
   }
 
@@ -215,23 +244,39 @@ export class ToolRegistry implements ToolRegistryContract {
   activate(bundle: string, version: string): void {
     const result = this.bundles.activate(bundle, version);
     if (!result) {
-      throw new AriaError("BUNDLE_NOT_FOUND", { message: `${bundle}@${version} is not registered`, details: { bundle, version } });
+      throw new AriaError("BUNDLE_NOT_FOUND", {
+        message: `${bundle}@${version} is not registered`,
+        details: { bundle, version },
+      });
     }
     if (!result.activated) return;
     this.changed();
     const entry = this.bundles.get(bundle, version);
-    if (entry) this.hub.emit({ type: "bundle.activated", bundle: toRef(entry.items.installed), ...(result.previous ? { previous: result.previous } : {}) });
+    if (entry)
+      this.hub.emit({
+        type: "bundle.activated",
+        bundle: toRef(entry.items.installed),
+        ...(result.previous ? { previous: result.previous } : {}),
+      });
   }
 
   /** Goes back to the version that was active before the current one. Returns it. */
   rollback(bundle: string): string {
     const result = this.bundles.rollback(bundle);
     if (!result) {
-      throw new AriaError("BUNDLE_NOT_FOUND", { message: `${bundle} has no earlier version to roll back to`, details: { bundle } });
+      throw new AriaError("BUNDLE_NOT_FOUND", {
+        message: `${bundle} has no earlier version to roll back to`,
+        details: { bundle },
+      });
     }
     this.changed();
     const entry = this.bundles.get(bundle, result.to);
-    if (entry) this.hub.emit({ type: "bundle.activated", bundle: toRef(entry.items.installed), previous: result.from });
+    if (entry)
+      this.hub.emit({
+        type: "bundle.activated",
+        bundle: toRef(entry.items.installed),
+        previous: result.from,
+      });
     return result.to;
   }
 
@@ -249,7 +294,12 @@ export class ToolRegistry implements ToolRegistryContract {
     for (const ref of refs) this.hub.emit({ type: "bundle.unregistered", bundle: ref });
     if (active !== undefined && active !== before) {
       const entry = this.bundles.get(bundle, active);
-      if (entry) this.hub.emit({ type: "bundle.activated", bundle: toRef(entry.items.installed), ...(before ? { previous: before } : {}) });
+      if (entry)
+        this.hub.emit({
+          type: "bundle.activated",
+          bundle: toRef(entry.items.installed),
+          ...(before ? { previous: before } : {}),
+        });
     }
   }
 
@@ -264,7 +314,10 @@ export class ToolRegistry implements ToolRegistryContract {
   }
 
   /** The installed bundle and directory of a registered version (followers use it to mirror). */
-  bundleSource(bundle: string, version: string): { installed: InstalledBundle; dir: string } | undefined {
+  bundleSource(
+    bundle: string,
+    version: string,
+  ): { installed: InstalledBundle; dir: string } | undefined {
     const entry = this.bundles.get(bundle, version);
     return entry ? { installed: entry.items.installed, dir: entry.items.dir } : undefined;
   }
@@ -272,7 +325,8 @@ export class ToolRegistry implements ToolRegistryContract {
   private changed(): void {
     const index = new Map<string, string[]>();
     for (const [bundle, entry] of this.bundles.activeEntries()) {
-      for (const name of entry.items.tools.keys()) index.set(name, [...(index.get(name) ?? []), bundle]);
+      for (const name of entry.items.tools.keys())
+        index.set(name, [...(index.get(name) ?? []), bundle]);
     }
     this.bareIndex = index;
     this.llmNames = undefined;
@@ -283,7 +337,8 @@ export class ToolRegistry implements ToolRegistryContract {
   private lookup(name: string): ToolEntry {
     const { bundle, version, name: tool } = parseQualifiedName(name);
     if (bundle !== undefined) {
-      const entry = version === undefined ? this.bundles.active(bundle) : this.bundles.get(bundle, version);
+      const entry =
+        version === undefined ? this.bundles.active(bundle) : this.bundles.get(bundle, version);
       const found = entry?.items.tools.get(tool);
       if (found) return found;
       throw this.notFound(name);
@@ -292,7 +347,8 @@ export class ToolRegistry implements ToolRegistryContract {
     const builtin = this.builtins.get(name);
     if (builtin) return builtin;
     const owners = this.bareIndex.get(name) ?? [];
-    if (owners.length === 1) return this.bundles.active(owners[0] as string)?.items.tools.get(name) as ToolEntry;
+    if (owners.length === 1)
+      return this.bundles.active(owners[0] as string)?.items.tools.get(name) as ToolEntry;
     if (owners.length > 1) {
       const candidates = owners.map((b) => qualifiedName(b, name));
       throw new AriaError("TOOL_AMBIGUOUS", {
@@ -308,7 +364,11 @@ export class ToolRegistry implements ToolRegistryContract {
   }
 
   private notFound(name: string): AriaError {
-    return new AriaError("TOOL_NOT_FOUND", { message: `no tool '${name}' is registered`, details: { name }, context: { tool: name } });
+    return new AriaError("TOOL_NOT_FOUND", {
+      message: `no tool '${name}' is registered`,
+      details: { name },
+      context: { tool: name },
+    });
   }
 
   /** Resolves `BUNDLE/TOOL`, `BUNDLE@VERSION/TOOL`, a bare name or an LLM name. TOOL_NOT_FOUND or TOOL_AMBIGUOUS otherwise. */
@@ -328,7 +388,8 @@ export class ToolRegistry implements ToolRegistryContract {
   /** Every visible tool (built-ins and the active version of each bundle), sorted by id. */
   list(): RegisteredTool[] {
     const tools = [...this.builtins.values()].map((e) => e.tool);
-    for (const [, entry] of this.bundles.activeEntries()) for (const e of entry.items.tools.values()) tools.push(e.tool);
+    for (const [, entry] of this.bundles.activeEntries())
+      for (const e of entry.items.tools.values()) tools.push(e.tool);
     return tools.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -377,8 +438,19 @@ export class ToolRegistry implements ToolRegistryContract {
     const { tool } = entry;
     const errorContext = { tool: tool.id, runId: context.runId, stepId: context.stepId };
     const decision = this.policy(tool, context);
-    if (!decision.allow) throw new AriaError("TOOL_FORBIDDEN", { message: decision.reason, context: errorContext, details: { securityLevel: tool.securityLevel } });
-    this.validator.assert(tool.inputSchema, input, "VALIDATION_FAILED", `invalid input for tool '${tool.id}'`, errorContext);
+    if (!decision.allow)
+      throw new AriaError("TOOL_FORBIDDEN", {
+        message: decision.reason,
+        context: errorContext,
+        details: { securityLevel: tool.securityLevel },
+      });
+    this.validator.assert(
+      tool.inputSchema,
+      input,
+      "VALIDATION_FAILED",
+      `invalid input for tool '${tool.id}'`,
+      errorContext,
+    );
 
     const started = performance.now();
     const stats = this.stats.get(tool.id) ?? { calls: 0, failures: 0, totalDurationMs: 0 };
@@ -387,7 +459,13 @@ export class ToolRegistry implements ToolRegistryContract {
     try {
       const output = await this.run(entry, input, context);
       if (tool.outputSchema && this.deps.validateOutputs !== false) {
-        this.validator.assert(tool.outputSchema, output, "TOOL_OUTPUT_INVALID", `tool '${tool.id}' returned invalid output`, errorContext);
+        this.validator.assert(
+          tool.outputSchema,
+          output,
+          "TOOL_OUTPUT_INVALID",
+          `tool '${tool.id}' returned invalid output`,
+          errorContext,
+        );
       }
       return output;
     } catch (error) {
@@ -407,12 +485,22 @@ export class ToolRegistry implements ToolRegistryContract {
       const output = await this.execute(name, input, context);
       return { success: true, output, metrics: { durationMs: performance.now() - started } };
     } catch (error) {
-      const failure = AriaError.is(error) ? error : toToolError(error, undefined, { tool: name }, context.signal);
-      return { success: false, error: failure.toBody(), metrics: { durationMs: performance.now() - started } };
+      const failure = AriaError.is(error)
+        ? error
+        : toToolError(error, undefined, { tool: name }, context.signal);
+      return {
+        success: false,
+        error: failure.toBody(),
+        metrics: { durationMs: performance.now() - started },
+      };
     }
   }
 
-  private async run(entry: ToolEntry, input: unknown, context: ToolExecutionContext): Promise<unknown> {
+  private async run(
+    entry: ToolEntry,
+    input: unknown,
+    context: ToolExecutionContext,
+  ): Promise<unknown> {
     const { tool } = entry;
     const timeoutMs = tool.resources?.timeoutMs;
     const controller = new AbortController();
@@ -421,9 +509,12 @@ export class ToolRegistry implements ToolRegistryContract {
       if (tool.execution === "container") {
         const executor = this.deps.containerExecutor;
         if (!executor) {
-          throw containerError.unavailable(`no container executor is configured, so container tool '${tool.id}' cannot run`, {
-            context: { tool: tool.id, runId: context.runId, stepId: context.stepId },
-          });
+          throw containerError.unavailable(
+            `no container executor is configured, so container tool '${tool.id}' cannot run`,
+            {
+              context: { tool: tool.id, runId: context.runId, stepId: context.stepId },
+            },
+          );
         }
         return executor.executeTool({
           tool,
@@ -433,16 +524,29 @@ export class ToolRegistry implements ToolRegistryContract {
           ...(entry.exportName ? { exportName: entry.exportName } : {}),
         });
       }
-      if (!tool.handler) throw new AriaError("TOOL_EXECUTION_FAILED", { message: `tool '${tool.id}' has no handler`, retryable: false });
+      if (!tool.handler)
+        throw new AriaError("TOOL_EXECUTION_FAILED", {
+          message: `tool '${tool.id}' has no handler`,
+          retryable: false,
+        });
       return Promise.resolve(tool.handler(input, { ...context, signal }));
     };
-    if (context.signal.aborted) throw new AriaError("RUN_CANCELLED", { message: "the run was cancelled before the tool ran" });
+    if (context.signal.aborted)
+      throw new AriaError("RUN_CANCELLED", {
+        message: "the run was cancelled before the tool ran",
+      });
     if (timeoutMs === undefined || tool.execution === "container") return call();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
-        reject(new AriaError("TOOL_TIMEOUT", { message: `tool '${tool.id}' did not finish within ${timeoutMs} ms`, details: { timeoutMs } }));
+        // Settle the race first, then tell the handler to stop.
+        reject(
+          new AriaError("TOOL_TIMEOUT", {
+            message: `tool '${tool.id}' did not finish within ${timeoutMs} ms`,
+            details: { timeoutMs },
+          }),
+        );
+        controller.abort(new Error("tool timeout"));
       }, timeoutMs);
     });
     try {
@@ -454,14 +558,29 @@ export class ToolRegistry implements ToolRegistryContract {
 }
 
 /** Maps anything a handler throws to an AriaError. */
-function toToolError(error: unknown, tool: RegisteredTool | undefined, context: Record<string, unknown>, signal: AbortSignal): AriaError {
+function toToolError(
+  error: unknown,
+  tool: RegisteredTool | undefined,
+  context: Record<string, unknown>,
+  signal: AbortSignal,
+): AriaError {
   if (AriaError.is(error)) return error.withContext(context);
   const code = (error as { code?: unknown } | null)?.code;
   const issues = (error as { issues?: unknown } | null)?.issues;
   if ((code === "VALIDATION_FAILED" || code === "TOOL_OUTPUT_INVALID") && Array.isArray(issues)) {
-    return new AriaError(code, { message: (error as Error).message, details: { issues }, context, cause: error });
+    return new AriaError(code, {
+      message: (error as Error).message,
+      details: { issues },
+      context,
+      cause: error,
+    });
   }
-  if (signal.aborted) return new AriaError("RUN_CANCELLED", { message: "the run was cancelled while the tool ran", context, cause: error });
+  if (signal.aborted)
+    return new AriaError("RUN_CANCELLED", {
+      message: "the run was cancelled while the tool ran",
+      context,
+      cause: error,
+    });
   const message = error instanceof Error ? error.message : String(error);
   return new AriaError("TOOL_EXECUTION_FAILED", {
     message: `tool '${tool?.id ?? String(context.tool)}' failed: ${message}`,

@@ -13,7 +13,8 @@ export interface ValidationIssue {
 }
 
 type FormatsPlugin = (ajv: Ajv2020) => Ajv2020;
-const addFormats = ((ajvFormats as unknown as { default?: FormatsPlugin }).default ?? ajvFormats) as unknown as FormatsPlugin;
+const addFormats = ((ajvFormats as unknown as { default?: FormatsPlugin }).default ??
+  ajvFormats) as unknown as FormatsPlugin;
 
 /**
  * Compiles and caches JSON Schema validators (draft 2020-12, what zod's `toJSONSchema` writes; older
@@ -25,7 +26,13 @@ export class SchemaValidator {
   private readonly cache = new WeakMap<object, ValidateFunction>();
 
   constructor() {
-    this.ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: true, coerceTypes: false, useDefaults: false });
+    this.ajv = new Ajv2020({
+      allErrors: true,
+      strict: false,
+      validateFormats: true,
+      coerceTypes: false,
+      useDefaults: false,
+    });
     addFormats(this.ajv);
   }
 
@@ -52,7 +59,13 @@ export class SchemaValidator {
   }
 
   /** Throws `code` (VALIDATION_FAILED or TOOL_OUTPUT_INVALID) with field-level details when invalid. */
-  assert(schema: JsonSchema, value: unknown, code: "VALIDATION_FAILED" | "TOOL_OUTPUT_INVALID", what: string, context: Record<string, unknown>): void {
+  assert(
+    schema: JsonSchema,
+    value: unknown,
+    code: "VALIDATION_FAILED" | "TOOL_OUTPUT_INVALID",
+    what: string,
+    context: Record<string, unknown>,
+  ): void {
     const issues = this.issues(schema, value);
     if (issues.length === 0) return;
     const summary = issues
@@ -65,8 +78,14 @@ export class SchemaValidator {
 
 function toIssue(error: ErrorObject): ValidationIssue {
   // A missing required property is reported at its parent; name the property itself.
-  const missing = error.keyword === "required" ? `/${String((error.params as { missingProperty?: string }).missingProperty)}` : "";
-  const extra = error.keyword === "additionalProperties" ? `/${String((error.params as { additionalProperty?: string }).additionalProperty)}` : "";
+  const missing =
+    error.keyword === "required"
+      ? `/${String((error.params as { missingProperty?: string }).missingProperty)}`
+      : "";
+  const extra =
+    error.keyword === "additionalProperties"
+      ? `/${String((error.params as { additionalProperty?: string }).additionalProperty)}`
+      : "";
   return {
     path: `${error.instancePath}${missing}${extra}`,
     message: error.message ?? error.keyword,

@@ -22,7 +22,11 @@ export class BundleVersions<T> {
   private readonly slots = new Map<string, BundleSlot<T>>();
 
   /** Adds or replaces a version. Returns the version that was active before when `activate` switched it. */
-  set(bundle: string, entry: VersionEntry<T>, activate: boolean): { previous?: string; activated: boolean } {
+  set(
+    bundle: string,
+    entry: VersionEntry<T>,
+    activate: boolean,
+  ): { previous?: string; activated: boolean } {
     let slot = this.slots.get(bundle);
     if (!slot) {
       slot = { versions: new Map(), history: [] };
@@ -33,7 +37,10 @@ export class BundleVersions<T> {
     return this.switchTo(slot, entry.version);
   }
 
-  private switchTo(slot: BundleSlot<T>, version: string): { previous?: string; activated: boolean } {
+  private switchTo(
+    slot: BundleSlot<T>,
+    version: string,
+  ): { previous?: string; activated: boolean } {
     const previous = slot.active;
     if (previous === version) return { activated: false };
     if (previous !== undefined) slot.history.push(previous);
@@ -70,7 +77,12 @@ export class BundleVersions<T> {
   remove(bundle: string, version?: string): { removed: string[]; active?: string } {
     const slot = this.slots.get(bundle);
     if (!slot) return { removed: [] };
-    const removed = version === undefined ? [...slot.versions.keys()] : slot.versions.has(version) ? [version] : [];
+    const removed =
+      version === undefined
+        ? [...slot.versions.keys()]
+        : slot.versions.has(version)
+          ? [version]
+          : [];
     for (const v of removed) slot.versions.delete(v);
     slot.history = slot.history.filter((v) => slot.versions.has(v));
     if (slot.active !== undefined && !slot.versions.has(slot.active)) {
@@ -97,7 +109,10 @@ export class BundleVersions<T> {
   versions(bundle: string): { versions: string[]; active?: string } {
     const slot = this.slots.get(bundle);
     if (!slot) return { versions: [] };
-    return { versions: [...slot.versions.keys()].sort(semver.compare), ...(slot.active !== undefined ? { active: slot.active } : {}) };
+    return {
+      versions: [...slot.versions.keys()].sort(semver.compare),
+      ...(slot.active !== undefined ? { active: slot.active } : {}),
+    };
   }
 
   /** Bundle names, sorted. */

@@ -1,4 +1,4 @@
-import { evaluateExpression, ExpressionError } from "@aria/registry";
+import { ExpressionError, evaluateExpression } from "@aria/registry";
 import { describe, expect, it } from "vitest";
 
 describe("evaluateExpression", () => {

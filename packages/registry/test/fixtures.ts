@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BundleManifestSchema, type BundleManifestInput, type InstalledBundle, type ToolExecutionContext } from "@aria/core-types";
+import {
+  type BundleManifestInput,
+  BundleManifestSchema,
+  type InstalledBundle,
+  type ToolExecutionContext,
+} from "@aria/core-types";
+import { AriaError } from "@aria/errors";
 
 export async function tempDir(prefix = "aria-registry-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -13,7 +19,14 @@ export async function removeDir(dir: string): Promise<void> {
 }
 
 export function context(overrides: Partial<ToolExecutionContext> = {}): ToolExecutionContext {
-  return { runId: "run-1", stepId: "step-1", attempt: 1, idempotencyKey: "run-1:step-1", signal: new AbortController().signal, ...overrides };
+  return {
+    runId: "run-1",
+    stepId: "step-1",
+    attempt: 1,
+    idempotencyKey: "run-1:step-1",
+    signal: new AbortController().signal,
+    ...overrides,
+  };
 }
 
 const sha = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
@@ -46,7 +59,10 @@ export interface FixtureBundle {
  * Writes an unpacked bundle (dist/index.js with definitions carrying the SDK marker) and returns
  * its installed form, as the store would hand it to the registry.
  */
-export async function writeBundle(root: string, spec: FixtureBundle): Promise<{ installed: InstalledBundle; dir: string }> {
+export async function writeBundle(
+  root: string,
+  spec: FixtureBundle,
+): Promise<{ installed: InstalledBundle; dir: string }> {
   const tools = spec.tools ?? [];
   const lines = ['const MARK = Symbol.for("aria.definition");'];
   for (const tool of tools) {
@@ -80,5 +96,24 @@ export async function writeBundle(root: string, spec: FixtureBundle): Promise<{ 
   const dir = join(root, `${spec.name}-${spec.version}-${digest.slice(7, 15)}`);
   await mkdir(join(dir, "dist"), { recursive: true });
   await writeFile(join(dir, "dist", "index.js"), code);
-  return { installed: { name: spec.name, version: spec.version, digest, installedAt: new Date(0).toISOString(), manifest }, dir };
+  return {
+    installed: {
+      name: spec.name,
+      version: spec.version,
+      digest,
+      installedAt: new Date(0).toISOString(),
+      manifest,
+    },
+    dir,
+  };
+}
+
+/** The AriaError a promise rejects with (fails the test when it resolves or throws something else). */
+export async function caught(promise: Promise<unknown>): Promise<AriaError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!AriaError.is(error)) throw new Error(`expected an AriaError, got ${String(error)}`);
+  return error;
 }

@@ -1,8 +1,21 @@
 import { AriaError } from "@aria/errors";
 import type { ToolRegistration } from "../tool-registry.ts";
-import { EXPRESSION_FUNCTIONS, evaluateExpression, ExpressionError } from "./expression.ts";
+import { EXPRESSION_FUNCTIONS, ExpressionError, evaluateExpression } from "./expression.ts";
 
-const OPERATIONS = ["add", "subtract", "multiply", "divide", "power", "modulo", "sqrt", "abs", "min", "max", "average", "factorial"] as const;
+const OPERATIONS = [
+  "add",
+  "subtract",
+  "multiply",
+  "divide",
+  "power",
+  "modulo",
+  "sqrt",
+  "abs",
+  "min",
+  "max",
+  "average",
+  "factorial",
+] as const;
 type Operation = (typeof OPERATIONS)[number];
 
 const ARITY: Record<Operation, [number, number]> = {
@@ -78,10 +91,20 @@ export function calculatorTool(): ToolRegistration {
     inputSchema: {
       type: "object",
       properties: {
-        expression: { type: "string", minLength: 1, maxLength: 2000, description: "e.g. 2 * pi * 7.5" },
+        expression: {
+          type: "string",
+          minLength: 1,
+          maxLength: 2000,
+          description: "e.g. 2 * pi * 7.5",
+        },
         operation: { type: "string", enum: [...OPERATIONS] },
         operands: { type: "array", items: { type: "number" }, minItems: 1, maxItems: 10000 },
-        precision: { type: "integer", minimum: 0, maximum: 15, description: "decimals to round the result to" },
+        precision: {
+          type: "integer",
+          minimum: 0,
+          maximum: 15,
+          description: "decimals to round the result to",
+        },
       },
       anyOf: [{ required: ["expression"] }, { required: ["operation", "operands"] }],
       additionalProperties: false,
@@ -94,21 +117,37 @@ export function calculatorTool(): ToolRegistration {
     },
     securityLevel: "safe",
     handler: (raw) => {
-      const input = raw as { expression?: string; operation?: Operation; operands?: number[]; precision?: number };
+      const input = raw as {
+        expression?: string;
+        operation?: Operation;
+        operands?: number[];
+        precision?: number;
+      };
       try {
         if (input.expression !== undefined) {
-          return { result: round(evaluateExpression(input.expression), input.precision), expression: input.expression };
+          return {
+            result: round(evaluateExpression(input.expression), input.precision),
+            expression: input.expression,
+          };
         }
         const operation = input.operation as Operation;
         const operands = input.operands as number[];
         const result = applyOperation(operation, operands);
-        if (!Number.isFinite(result)) throw new ExpressionError("math", "the result is not a finite number");
-        return { result: round(result, input.precision), expression: `${operation}(${operands.join(", ")})` };
+        if (!Number.isFinite(result))
+          throw new ExpressionError("math", "the result is not a finite number");
+        return {
+          result: round(result, input.precision),
+          expression: `${operation}(${operands.join(", ")})`,
+        };
       } catch (error) {
         if (error instanceof ExpressionError && error.kind === "syntax") {
           throw new AriaError("VALIDATION_FAILED", {
             message: `calculator: ${error.message}`,
-            details: { issues: [{ path: "/expression", message: error.message, position: error.position ?? null }] },
+            details: {
+              issues: [
+                { path: "/expression", message: error.message, position: error.position ?? null },
+              ],
+            },
           });
         }
         throw error;

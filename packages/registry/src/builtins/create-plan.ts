@@ -1,4 +1,8 @@
-import { type ExecutionStep, ExecutionStepSchema, type ToolExecutionContext } from "@aria/core-types";
+import {
+  type ExecutionStep,
+  ExecutionStepSchema,
+  type ToolExecutionContext,
+} from "@aria/core-types";
 import { z } from "zod";
 import type { ToolRegistration } from "../tool-registry.ts";
 import { completeJson, type LlmToolOptions, zodProblems } from "./llm-json.ts";
@@ -39,7 +43,8 @@ function locateSteps(value: unknown): unknown {
     if (Array.isArray(object.steps)) return object;
     const plan = object.plan as Record<string, unknown> | unknown[] | undefined;
     if (Array.isArray(plan)) return { ...object, steps: plan };
-    if (plan && typeof plan === "object" && Array.isArray((plan as Record<string, unknown>).steps)) return { ...object, steps: (plan as Record<string, unknown>).steps };
+    if (plan && typeof plan === "object" && Array.isArray((plan as Record<string, unknown>).steps))
+      return { ...object, steps: (plan as Record<string, unknown>).steps };
     const first = Object.values(object).find(Array.isArray);
     if (first) return { ...object, steps: first };
   }
@@ -88,27 +93,39 @@ function normaliseStep(step: unknown, index: number): unknown {
 
 const PLACEHOLDER = /\{\{\s*(step_(\d+)_output|steps\.([a-zA-Z0-9_-]+)\.output)[^}]*\}\}/g;
 
-function planProblems(steps: ExecutionStep[], tools: Set<string> | undefined, maxSteps: number): string[] {
+function planProblems(
+  steps: ExecutionStep[],
+  tools: Set<string> | undefined,
+  maxSteps: number,
+): string[] {
   const problems: string[] = [];
-  if (steps.length > maxSteps) problems.push(`the plan has ${steps.length} steps, more than the ${maxSteps} allowed`);
+  if (steps.length > maxSteps)
+    problems.push(`the plan has ${steps.length} steps, more than the ${maxSteps} allowed`);
   const seen = new Map<string, number>();
   steps.forEach((step, index) => {
     if (seen.has(step.id)) problems.push(`two steps have the id '${step.id}'`);
     seen.set(step.id, index);
     if (step.type === "tool" && tools && step.tool && !tools.has(step.tool)) {
-      problems.push(`step '${step.id}' uses tool '${step.tool}', which is not available (available: ${[...tools].join(", ")})`);
+      problems.push(
+        `step '${step.id}' uses tool '${step.tool}', which is not available (available: ${[...tools].join(", ")})`,
+      );
     }
     for (const dep of step.dependsOn ?? []) {
       const at = seen.get(dep);
-      if (at === undefined || at >= index) problems.push(`step '${step.id}' depends on '${dep}', which is not an earlier step`);
+      if (at === undefined || at >= index)
+        problems.push(`step '${step.id}' depends on '${dep}', which is not an earlier step`);
     }
     for (const match of JSON.stringify(step.params).matchAll(PLACEHOLDER)) {
       if (match[2] !== undefined) {
         const n = Number(match[2]);
-        if (n < 1 || n > index) problems.push(`step '${step.id}' refers to step ${n}, which does not run before it`);
+        if (n < 1 || n > index)
+          problems.push(`step '${step.id}' refers to step ${n}, which does not run before it`);
       } else if (match[3] !== undefined) {
         const at = seen.get(match[3]);
-        if (at === undefined || at >= index) problems.push(`step '${step.id}' refers to step '${match[3]}', which does not run before it`);
+        if (at === undefined || at >= index)
+          problems.push(
+            `step '${step.id}' refers to step '${match[3]}', which does not run before it`,
+          );
       }
     }
   });
@@ -124,7 +141,8 @@ function planProblems(steps: ExecutionStep[], tools: Set<string> | undefined, ma
 export function createPlanTool(options: LlmToolOptions): ToolRegistration {
   return {
     name: "createPlan",
-    description: "Creates a step-by-step execution plan for an objective using the available tools, with data passed between steps through {{step_N_output}} placeholders.",
+    description:
+      "Creates a step-by-step execution plan for an objective using the available tools, with data passed between steps through {{step_N_output}} placeholders.",
     inputSchema: {
       type: "object",
       properties: {
@@ -133,7 +151,11 @@ export function createPlanTool(options: LlmToolOptions): ToolRegistration {
           type: "array",
           items: {
             type: "object",
-            properties: { name: { type: "string" }, description: { type: "string" }, parameters: { type: "object" } },
+            properties: {
+              name: { type: "string" },
+              description: { type: "string" },
+              parameters: { type: "object" },
+            },
             required: ["name"],
           },
         },
@@ -155,14 +177,23 @@ export function createPlanTool(options: LlmToolOptions): ToolRegistration {
     },
     securityLevel: "safe",
     handler: async (raw, context: ToolExecutionContext) => {
-      const input = raw as { objective: string; availableTools?: Array<{ name: string; description?: string; parameters?: unknown }>; context?: unknown; maxSteps?: number };
+      const input = raw as {
+        objective: string;
+        availableTools?: Array<{ name: string; description?: string; parameters?: unknown }>;
+        context?: unknown;
+        maxSteps?: number;
+      };
       const maxSteps = input.maxSteps ?? 10;
-      const tools = input.availableTools ? new Set(input.availableTools.map((t) => t.name)) : undefined;
+      const tools = input.availableTools
+        ? new Set(input.availableTools.map((t) => t.name))
+        : undefined;
       const user = [
         `Objective: ${input.objective}`,
         `Available tools (JSON): ${JSON.stringify(input.availableTools ?? [])}`,
         `At most ${maxSteps} steps.`,
-        ...(input.context !== undefined ? [`Context (JSON): ${JSON.stringify(input.context).slice(0, 40_000)}`] : []),
+        ...(input.context !== undefined
+          ? [`Context (JSON): ${JSON.stringify(input.context).slice(0, 40_000)}`]
+          : []),
       ].join("\n\n");
       const { value } = await completeJson<CreatePlanResult>({
         options,

@@ -99,7 +99,8 @@ function tokenize(source: string): Token[] {
 }
 
 function factorial(n: number, pos: number): number {
-  if (!Number.isInteger(n) || n < 0) throw new ExpressionError("math", `factorial needs a non-negative integer, got ${n}`, pos);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ExpressionError("math", `factorial needs a non-negative integer, got ${n}`, pos);
   if (n > 170) throw new ExpressionError("math", `factorial of ${n} is too large`, pos);
   let result = 1;
   for (let k = 2; k <= n; k++) result *= k;
@@ -108,7 +109,8 @@ function factorial(n: number, pos: number): number {
 
 /** Evaluates an arithmetic expression. Throws `ExpressionError` (syntax or math) otherwise. */
 export function evaluateExpression(source: string): number {
-  if (source.length > MAX_LENGTH) throw new ExpressionError("syntax", `expression longer than ${MAX_LENGTH} characters`);
+  if (source.length > MAX_LENGTH)
+    throw new ExpressionError("syntax", `expression longer than ${MAX_LENGTH} characters`);
   const tokens = tokenize(source);
   let index = 0;
   let depth = 0;
@@ -120,10 +122,12 @@ export function evaluateExpression(source: string): number {
   };
   const expect = (value: string) => {
     const t = next();
-    if (t.type !== "op" || t.value !== value) throw new ExpressionError("syntax", `expected '${value}'`, t.pos);
+    if (t.type !== "op" || t.value !== value)
+      throw new ExpressionError("syntax", `expected '${value}'`, t.pos);
   };
   const enter = (pos: number) => {
-    if (++depth > MAX_DEPTH) throw new ExpressionError("syntax", `nesting deeper than ${MAX_DEPTH}`, pos);
+    if (++depth > MAX_DEPTH)
+      throw new ExpressionError("syntax", `nesting deeper than ${MAX_DEPTH}`, pos);
   };
 
   const expression = (): number => {
@@ -142,7 +146,8 @@ export function evaluateExpression(source: string): number {
     while (isOp("*") || isOp("/") || isOp("%")) {
       const op = next() as { value: string; pos: number };
       const right = unary();
-      if ((op.value === "/" || op.value === "%") && right === 0) throw new ExpressionError("math", "division by zero", op.pos);
+      if ((op.value === "/" || op.value === "%") && right === 0)
+        throw new ExpressionError("math", "division by zero", op.pos);
       value = op.value === "*" ? value * right : op.value === "/" ? value / right : value % right;
     }
     return value;
@@ -196,7 +201,11 @@ export function evaluateExpression(source: string): number {
         }
         expect(")");
         if (fn.arity === "variadic" ? args.length === 0 : args.length !== fn.arity) {
-          throw new ExpressionError("syntax", `${token.value}() takes ${fn.arity === "variadic" ? "at least 1 argument" : `${fn.arity} argument(s)`}, got ${args.length}`, token.pos);
+          throw new ExpressionError(
+            "syntax",
+            `${token.value}() takes ${fn.arity === "variadic" ? "at least 1 argument" : `${fn.arity} argument(s)`}, got ${args.length}`,
+            token.pos,
+          );
         }
         return fn.apply(...args);
       }
@@ -204,13 +213,23 @@ export function evaluateExpression(source: string): number {
       if (constant !== undefined) return constant;
       throw new ExpressionError("syntax", `unknown name '${token.value}'`, token.pos);
     }
-    if (token.type === "end") throw new ExpressionError("syntax", "unexpected end of expression", token.pos);
+    if (token.type === "end")
+      throw new ExpressionError("syntax", "unexpected end of expression", token.pos);
     throw new ExpressionError("syntax", `unexpected '${token.value}'`, token.pos);
   };
 
   const value = expression();
   const rest = peek();
-  if (rest.type !== "end") throw new ExpressionError("syntax", `unexpected '${rest.type === "number" ? rest.value : (rest as { value: string }).value}'`, rest.pos);
-  if (!Number.isFinite(value)) throw new ExpressionError("math", Number.isNaN(value) ? "the result is not a number" : "the result is infinite");
+  if (rest.type !== "end")
+    throw new ExpressionError(
+      "syntax",
+      `unexpected '${rest.type === "number" ? rest.value : (rest as { value: string }).value}'`,
+      rest.pos,
+    );
+  if (!Number.isFinite(value))
+    throw new ExpressionError(
+      "math",
+      Number.isNaN(value) ? "the result is not a number" : "the result is infinite",
+    );
   return value;
 }

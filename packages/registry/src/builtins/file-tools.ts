@@ -9,17 +9,25 @@ const DEFAULT_MAX_READ = 1024 * 1024;
 const MAX_BYTES = 50 * 1024 * 1024;
 
 function forbidden(message: string, path: string): AriaError {
-  return new AriaError("TOOL_FORBIDDEN", { message, details: { path }, userGuidance: "File tools only reach files inside the run's workspace." });
+  return new AriaError("TOOL_FORBIDDEN", {
+    message,
+    details: { path },
+    userGuidance: "File tools only reach files inside the run's workspace.",
+  });
 }
 
 const inside = (root: string, path: string) => path === root || path.startsWith(root + sep);
 
 async function workspaceRoot(context: ToolExecutionContext): Promise<string> {
-  if (!context.workspaceDir) throw forbidden("this run has no workspace, so file tools cannot be used", "");
+  if (!context.workspaceDir)
+    throw forbidden("this run has no workspace, so file tools cannot be used", "");
   try {
     return await realpath(context.workspaceDir);
   } catch (error) {
-    throw new AriaError("TOOL_EXECUTION_FAILED", { message: `the workspace ${context.workspaceDir} is not accessible`, cause: error });
+    throw new AriaError("TOOL_EXECUTION_FAILED", {
+      message: `the workspace ${context.workspaceDir} is not accessible`,
+      cause: error,
+    });
   }
 }
 
@@ -28,9 +36,11 @@ async function workspaceRoot(context: ToolExecutionContext): Promise<string> {
  * follows existing symbolic links only while they stay inside (a link to `/etc` is refused).
  */
 async function confine(root: string, requested: string): Promise<string> {
-  if (requested.length === 0 || requested.includes("\0")) throw forbidden("an empty or invalid path", requested);
+  if (requested.length === 0 || requested.includes("\0"))
+    throw forbidden("an empty or invalid path", requested);
   const target = resolve(root, requested);
-  if (!inside(root, target)) throw forbidden(`'${requested}' lies outside the workspace`, requested);
+  if (!inside(root, target))
+    throw forbidden(`'${requested}' lies outside the workspace`, requested);
   // Resolve every existing component, so a symlinked directory cannot lead out.
   const parts = relative(root, target).split(sep).filter(Boolean);
   let current = root;
@@ -43,7 +53,11 @@ async function confine(root: string, requested: string): Promise<string> {
     }
     if (info.isSymbolicLink()) {
       const real = await realpath(next).catch(() => undefined);
-      if (!real || !inside(root, real)) throw forbidden(`'${requested}' goes through a symbolic link that leaves the workspace`, requested);
+      if (!real || !inside(root, real))
+        throw forbidden(
+          `'${requested}' goes through a symbolic link that leaves the workspace`,
+          requested,
+        );
       current = real;
     } else current = next;
   }
@@ -71,10 +85,16 @@ async function ensureDirectories(root: string, dir: string, requested: string): 
       });
     } else if (info.isSymbolicLink()) {
       const real = await realpath(current);
-      if (!inside(root, real)) throw forbidden(`'${requested}' goes through a symbolic link that leaves the workspace`, requested);
+      if (!inside(root, real))
+        throw forbidden(
+          `'${requested}' goes through a symbolic link that leaves the workspace`,
+          requested,
+        );
       current = real;
     } else if (!info.isDirectory()) {
-      throw new AriaError("TOOL_EXECUTION_FAILED", { message: `'${relative(root, current)}' exists and is not a directory` });
+      throw new AriaError("TOOL_EXECUTION_FAILED", {
+        message: `'${relative(root, current)}' exists and is not a directory`,
+      });
     }
   }
 }
@@ -95,7 +115,8 @@ function ioError(error: unknown, path: string, verb: string): AriaError {
 export function fileReadTool(): ToolRegistration {
   return {
     name: "file.read",
-    description: "Reads a file from the run's workspace (paths are relative to it; nothing outside it can be read).",
+    description:
+      "Reads a file from the run's workspace (paths are relative to it; nothing outside it can be read).",
     inputSchema: {
       type: "object",
       properties: {
@@ -128,7 +149,10 @@ export function fileReadTool(): ToolRegistration {
         handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
         await verifyOpened(handle, root, input.path);
         const info = await handle.stat();
-        if (!info.isFile()) throw new AriaError("TOOL_EXECUTION_FAILED", { message: `'${input.path}' is not a regular file` });
+        if (!info.isFile())
+          throw new AriaError("TOOL_EXECUTION_FAILED", {
+            message: `'${input.path}' is not a regular file`,
+          });
         const length = Math.min(info.size, limit);
         const buffer = Buffer.alloc(length);
         const { bytesRead } = await handle.read(buffer, 0, length, 0);
@@ -153,7 +177,8 @@ export function fileReadTool(): ToolRegistration {
 export function fileWriteTool(): ToolRegistration {
   return {
     name: "file.write",
-    description: "Writes (or appends to) a file in the run's workspace, creating directories as needed. Paths are relative to the workspace.",
+    description:
+      "Writes (or appends to) a file in the run's workspace, creating directories as needed. Paths are relative to the workspace.",
     inputSchema: {
       type: "object",
       properties: {
@@ -167,27 +192,46 @@ export function fileWriteTool(): ToolRegistration {
     },
     outputSchema: {
       type: "object",
-      properties: { path: { type: "string" }, bytes: { type: "integer" }, appended: { type: "boolean" } },
+      properties: {
+        path: { type: "string" },
+        bytes: { type: "integer" },
+        appended: { type: "boolean" },
+      },
       required: ["path", "bytes", "appended"],
     },
     securityLevel: "limited",
     handler: async (raw, context) => {
-      const input = raw as { path: string; content: string; encoding?: "utf8" | "base64"; append?: boolean };
+      const input = raw as {
+        path: string;
+        content: string;
+        encoding?: "utf8" | "base64";
+        append?: boolean;
+      };
       const root = await workspaceRoot(context);
-      if (isAbsolute(input.path) && !inside(root, resolve(input.path))) throw forbidden(`'${input.path}' lies outside the workspace`, input.path);
+      if (isAbsolute(input.path) && !inside(root, resolve(input.path)))
+        throw forbidden(`'${input.path}' lies outside the workspace`, input.path);
       const target = await confine(root, input.path);
-      if (target === root) throw forbidden("cannot write the workspace directory itself", input.path);
+      if (target === root)
+        throw forbidden("cannot write the workspace directory itself", input.path);
       const data = Buffer.from(input.content, input.encoding ?? "utf8");
       let handle: FileHandle | undefined;
       try {
         await ensureDirectories(root, resolve(target, ".."), input.path);
         // Truncate only after checking where the descriptor points, so a raced link is never emptied.
-        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (input.append ? constants.O_APPEND : 0);
+        const flags =
+          constants.O_WRONLY |
+          constants.O_CREAT |
+          constants.O_NOFOLLOW |
+          (input.append ? constants.O_APPEND : 0);
         handle = await open(target, flags, 0o644);
         await verifyOpened(handle, root, input.path);
         if (!input.append) await handle.truncate(0);
         await handle.writeFile(data);
-        return { path: relative(root, target).split(sep).join("/"), bytes: data.length, appended: input.append === true };
+        return {
+          path: relative(root, target).split(sep).join("/"),
+          bytes: data.length,
+          appended: input.append === true,
+        };
       } catch (error) {
         throw ioError(error, input.path, "write");
       } finally {

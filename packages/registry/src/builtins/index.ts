@@ -14,8 +14,15 @@ export type BuiltinToolOptions = LlmToolOptions;
  * to the run's workspace), and the LLM-backed `ponder` and `createPlan` (they fail with
  * LLM_NOT_CONFIGURED when no LLM client is given).
  */
-export function registerBuiltinTools(registry: ToolRegistry, options: BuiltinToolOptions = {}): RegisteredTool[] {
-  return [calculatorTool(), fileReadTool(), fileWriteTool(), ponderTool(options), createPlanTool(options)].map((tool) =>
-    registry.register(tool, { replace: true }),
-  );
+export function registerBuiltinTools(
+  registry: ToolRegistry,
+  options: BuiltinToolOptions = {},
+): RegisteredTool[] {
+  return [
+    calculatorTool(),
+    fileReadTool(),
+    fileWriteTool(),
+    ponderTool(options),
+    createPlanTool(options),
+  ].map((tool) => registry.register(tool, { replace: true }));
 }

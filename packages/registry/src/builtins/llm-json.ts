@@ -1,4 +1,9 @@
-import type { LlmClient, LlmMessageInput, LlmRequestInput, ToolExecutionContext } from "@aria/core-types";
+import type {
+  LlmClient,
+  LlmMessageInput,
+  LlmRequestInput,
+  ToolExecutionContext,
+} from "@aria/core-types";
 import { AriaError, llmError } from "@aria/errors";
 import type { z } from "zod";
 
@@ -53,9 +58,17 @@ export async function completeJson<T>(args: {
   temperature?: number;
   maxTokens?: number;
   failureCode?: "LLM_INVALID_RESPONSE" | "PLAN_INVALID";
-}): Promise<{ value: T; model: string; provider: string; usage: { inputTokens: number; outputTokens: number } }> {
+}): Promise<{
+  value: T;
+  model: string;
+  provider: string;
+  usage: { inputTokens: number; outputTokens: number };
+}> {
   const { options, context } = args;
-  if (!options.llm) throw llmError.notConfigured(`the built-in tool '${args.tool}' needs an LLM provider, and none is configured`);
+  if (!options.llm)
+    throw llmError.notConfigured(
+      `the built-in tool '${args.tool}' needs an LLM provider, and none is configured`,
+    );
   const messages = [...args.messages];
   const attempts = Math.max(1, options.attempts ?? 2);
   let problems: string[] = [];
@@ -76,8 +89,12 @@ export async function completeJson<T>(args: {
     usage.outputTokens += response.usage.outputTokens;
     const text = response.content ?? "";
     const parsed = extractJson(text);
-    const checked = parsed === undefined ? { ok: false as const, problems: ["the reply is not JSON"] } : args.validate(parsed);
-    if (checked.ok) return { value: checked.value, model: response.model, provider: response.provider, usage };
+    const checked =
+      parsed === undefined
+        ? { ok: false as const, problems: ["the reply is not JSON"] }
+        : args.validate(parsed);
+    if (checked.ok)
+      return { value: checked.value, model: response.model, provider: response.provider, usage };
     problems = checked.problems;
     messages.push(
       { role: "assistant", content: text },
@@ -88,11 +105,14 @@ export async function completeJson<T>(args: {
     );
   }
   const message = `the model gave no valid answer for '${args.tool}' after ${attempts} attempt(s): ${problems.slice(0, 5).join("; ")}`;
-  if (args.failureCode === "PLAN_INVALID") throw new AriaError("PLAN_INVALID", { message, details: { problems } });
+  if (args.failureCode === "PLAN_INVALID")
+    throw new AriaError("PLAN_INVALID", { message, details: { problems } });
   throw llmError.invalidResponse(options.provider ?? "llm", message, { details: { problems } });
 }
 
 /** Turns zod issues into short problem strings for a repair prompt. */
 export function zodProblems(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`);
+  return error.issues.map(
+    (i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`,
+  );
 }

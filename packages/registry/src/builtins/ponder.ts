@@ -45,8 +45,15 @@ export function ponderTool(options: LlmToolOptions): ToolRegistration {
     inputSchema: {
       type: "object",
       properties: {
-        query: { type: "string", minLength: 1, maxLength: 20000, description: "what to think about" },
-        context: { description: "anything relevant: the plan, the failed step, its error, the history" },
+        query: {
+          type: "string",
+          minLength: 1,
+          maxLength: 20000,
+          description: "what to think about",
+        },
+        context: {
+          description: "anything relevant: the plan, the failed step, its error, the history",
+        },
         depth: { type: "string", enum: ["standard", "deep"], default: "standard" },
       },
       required: ["query"],
@@ -69,7 +76,10 @@ export function ponderTool(options: LlmToolOptions): ToolRegistration {
     securityLevel: "safe",
     handler: async (raw, context: ToolExecutionContext) => {
       const input = raw as { query: string; context?: unknown; depth?: "standard" | "deep" };
-      const question = input.context === undefined ? input.query : `${input.query}\n\nContext (JSON):\n${JSON.stringify(input.context, null, 2).slice(0, 60_000)}`;
+      const question =
+        input.context === undefined
+          ? input.query
+          : `${input.query}\n\nContext (JSON):\n${JSON.stringify(input.context, null, 2).slice(0, 60_000)}`;
       const messages = [
         { role: "system" as const, content: SYSTEM },
         { role: "user" as const, content: question },
@@ -89,7 +99,10 @@ export function ponderTool(options: LlmToolOptions): ToolRegistration {
               : { ok: false, problems: ["expected a JSON object"] },
           temperature: 0.4,
         });
-        messages.push({ role: "user" as const, content: `Your analysis so far (JSON):\n${JSON.stringify(thinking.value)}\n\nNow give the assessment.` });
+        messages.push({
+          role: "user" as const,
+          content: `Your analysis so far (JSON):\n${JSON.stringify(thinking.value)}\n\nNow give the assessment.`,
+        });
       }
       const { value } = await completeJson({
         options,
@@ -98,7 +111,9 @@ export function ponderTool(options: LlmToolOptions): ToolRegistration {
         messages,
         validate: (candidate) => {
           const parsed = PonderResultSchema.safeParse(candidate);
-          return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problems: zodProblems(parsed.error) };
+          return parsed.success
+            ? { ok: true, value: parsed.data }
+            : { ok: false, problems: zodProblems(parsed.error) };
         },
       });
       return value;
