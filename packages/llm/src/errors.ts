@@ -106,15 +106,17 @@ export function toLlmError(
   sanitize: (text: string) => string,
   info: { timedOut?: boolean; timeoutMs?: number } = {},
 ): AriaError {
-  if (AriaError.is(error)) return error;
-  const cause = sanitizedCause(error, sanitize);
-  const extra = cause ? { cause } : {};
+  // A timeout wins over whatever the aborted request threw (or a stream that just ended early).
   if (info.timedOut) {
+    const cause = AriaError.is(error) ? undefined : sanitizedCause(error, sanitize);
     return llmError.unavailable(provider, `no answer within ${info.timeoutMs} ms`, {
-      ...extra,
+      ...(cause ? { cause } : {}),
       details: { timeout: true, timeoutMs: info.timeoutMs },
     });
   }
+  if (AriaError.is(error)) return error;
+  const cause = sanitizedCause(error, sanitize);
+  const extra = cause ? { cause } : {};
   const e = error as {
     status?: unknown;
     headers?: HeadersLike;

@@ -562,11 +562,12 @@ export class LlmHandler implements LlmClient {
       outcome = "done";
       yield { type: "done", response };
     } catch (error) {
-      outcome = "failed";
+      // A cancelled stream is a stopped one: what the provider already produced was spent.
+      outcome = AriaError.hasCode(error, "RUN_CANCELLED") ? "stopped" : "failed";
       throw error;
     } finally {
       if (outcome === "stopped" && opened && !reservation.settled) {
-        // The consumer stopped reading: the provider still spent tokens, so count an estimate.
+        // The consumer stopped reading (or cancelled): the provider still spent tokens, so count an estimate.
         const usage = estimatedUsage(estimate.tokens - (request.maxTokens ?? 0), streamedChars);
         this.#record(
           {

@@ -323,6 +323,31 @@ describe("streaming resilience", () => {
     expect(anthropic.calls).toHaveLength(0);
   });
 
+  it("fails a stream that stalls longer than the timeout between events", async () => {
+    const openai = await pool.add(
+      startFakeOpenAI(
+        reply.text("abcdefghijkl", { chunkSize: 2, pauseAfter: { chunks: 3, ms: 1000 } }),
+      ),
+    );
+    const llm = createLlmHandler({
+      config: {
+        providers: ["openai"],
+        openai: { apiKey: OPENAI_KEY, baseURL: openai.baseURL },
+        timeoutMs: 150,
+        maxRetries: 0,
+      },
+    });
+    const seen: string[] = [];
+    const error = await rejectionOf(
+      (async () => {
+        for await (const chunk of llm.stream(ASK)) if (chunk.type === "text") seen.push(chunk.text);
+      })(),
+    );
+    expect(seen).toEqual(["ab", "cd"]);
+    expect(AriaError.hasCode(error, "LLM_UNAVAILABLE")).toBe(true);
+    expect((error as AriaError).details).toMatchObject({ timeout: true, timeoutMs: 150 });
+  });
+
   it("cancels a stream through its AbortSignal and stops reading", async () => {
     const openai = await pool.add(
       startFakeOpenAI(reply.text("one two three four five six seven eight", { chunkDelayMs: 50 })),

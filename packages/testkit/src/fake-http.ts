@@ -245,10 +245,15 @@ export async function startFakeServer(
           "cache-control": "no-cache",
           ...headers,
         });
+        let written = 0;
         for (const frame of renderer.frames(reply, request)) {
           if (res.destroyed) return;
           res.write(frame);
+          written++;
           if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+          if (reply.pauseAfter && written === reply.pauseAfter.chunks) {
+            await sleep(reply.pauseAfter.ms);
+          }
         }
         res.end();
         return;

@@ -64,6 +64,8 @@ export interface FakeCompletionOptions extends FakeReplyCommon {
   chunkSize?: number;
   /** When streaming: pause between events. */
   chunkDelayMs?: number;
+  /** When streaming: stall once, for `ms`, after the first `chunks` events (idle-timeout tests). */
+  pauseAfter?: { chunks: number; ms: number };
 }
 
 export type FakeReply =
