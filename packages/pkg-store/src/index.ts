@@ -48,3 +48,4 @@ export {
   type StoreFaults,
   type StoreIssue,
 } from "./store.ts";
+export { buildDevBundle, unpackBundle, writeFilesSafely } from "./unpack.ts";

@@ -1,16 +1,6 @@
 import { randomBytes } from "node:crypto";
-import {
-  mkdir,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import {
   type Clock,
   type InstalledBundle,
@@ -30,6 +20,7 @@ import {
 import { digestHex, sha256Digest } from "./digest.ts";
 import { fsyncDir, writeFileAtomic } from "./fs-atomic.ts";
 import { DEFAULT_BUNDLE_LIMITS } from "./limits.ts";
+import { writeFilesSafely } from "./unpack.ts";
 
 /** Hooks called at the store's crash points (tests use them to simulate a crash there). */
 export interface StoreFaults {
@@ -336,17 +327,8 @@ export class BundleStore {
     const target = this.unpackedPath(digest);
     if (await this.unpackedIntact(target, files)) return target;
     const tmp = join(this.tmpDir, `unpack-${randomBytes(8).toString("hex")}`);
-    await mkdir(tmp);
     try {
-      for (const [path, content] of files) {
-        const out = resolve(tmp, ...path.split("/"));
-        if (!out.startsWith(tmp + sep))
-          throw bundleError.unsafe(`'${path}' escapes the bundle directory`, {
-            details: { reason: "path_traversal", path },
-          });
-        await mkdir(resolve(out, ".."), { recursive: true });
-        await writeFile(out, content, { flag: "wx", mode: 0o644 });
-      }
+      await writeFilesSafely(files, tmp);
       await rm(target, { recursive: true, force: true });
       await rename(tmp, target);
     } catch (error) {

@@ -273,3 +273,17 @@ export const flow = {
     await copyFile(join(dir, "package.json"), join(dir, "copy.json"));
   });
 });
+
+describe("development builds", () => {
+  it("packs and unpacks without a store, reusing the directory of an unchanged build", async () => {
+    const { buildDevBundle } = await import("@aria/pkg-store");
+    const outDir = join(out, "dev");
+    const first = await buildDevBundle(calculatorDir, { outDir });
+    expect(first.installed.name).toBe("calculator-tools");
+    expect(first.dir.startsWith(outDir)).toBe(true);
+    expect(await readFile(join(first.dir, "dist", "index.js"), "utf8")).toContain("circleArea");
+    const second = await buildDevBundle(calculatorDir, { outDir });
+    expect(second.dir).toBe(first.dir);
+    expect(second.installed.digest).toBe(first.installed.digest);
+  });
+});
