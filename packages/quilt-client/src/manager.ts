@@ -475,7 +475,7 @@ export class QuiltContainerManager implements ContainerManager {
    */
   async run(specInput: ContainerSpecInput, options: RunOptions = {}): Promise<ContainerResult> {
     if (this.#closed) throw containerError.unavailable("the container manager is closed");
-    const spec = parseContainerSpec(specInput);
+    const spec = this.#capped(parseContainerSpec(specInput));
     parseUser(spec.user);
     const controller = new AbortController();
     const signal = options.signal
@@ -503,6 +503,19 @@ export class QuiltContainerManager implements ContainerManager {
     } finally {
       unregister();
     }
+  }
+
+  /** Applies the configured runtime ceilings (`caps`) to a workload's own limits. */
+  #capped(spec: ContainerSpec): ContainerSpec {
+    const caps = this.#o.caps;
+    if (!caps) return spec;
+    return {
+      ...spec,
+      cpus: Math.min(spec.cpus, caps.maxCpus ?? spec.cpus),
+      memoryMb: Math.min(spec.memoryMb, caps.maxMemoryMb ?? spec.memoryMb),
+      pids: Math.min(spec.pids, caps.maxPids ?? spec.pids),
+      timeoutMs: Math.min(spec.timeoutMs, caps.maxTimeoutMs ?? spec.timeoutMs),
+    };
   }
 
   #profileFor(spec: ContainerSpec, mounts: ContainerSpec["mounts"]): PoolProfile {
@@ -854,7 +867,11 @@ export class QuiltContainerManager implements ContainerManager {
     } catch (error) {
       if (error instanceof RunnerGoneError) {
         // The runner died under the job: find out whether the kernel killed it for memory.
-        const state = await this.backend.inspect(member.containerId).catch(() => undefined);
+        const state = await this.backend.inspect(member.containerId).catch((e: unknown) => {
+          // The engine itself is gone (it takes its containers with it): say so, not "exec failed".
+          if (AriaError.hasCode(e, "CONTAINER_RUNTIME_UNAVAILABLE")) throw e;
+          return undefined;
+        });
         if (state?.oomKilled)
           throw containerError.oom(spec.memoryMb, {
             context,

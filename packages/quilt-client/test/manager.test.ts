@@ -108,6 +108,18 @@ describe("cold path", () => {
       relaxations: [{ setting: "network" }],
     });
   });
+  it("applies the runtime's caps to a workload's own limits", async () => {
+    const capped = createContainerManager({
+      backend,
+      instanceId: "capped",
+      stateDir,
+      caps: { maxMemoryMb: 64, maxCpus: 0.5 },
+      pool: { enabled: false },
+    });
+    await capped.run({ image: "any", command: ["true"], memoryMb: 512, cpus: 2, pids: 50 });
+    expect(backend.configs.at(-1)).toMatchObject({ memoryMb: 64, cpus: 0.5, pids: 50 });
+    await capped.close();
+  });
   it("maps a backend that refuses to create to its error and leaves nothing behind", async () => {
     backend.failCreate = Object.assign(
       new AriaError("CONTAINER_START_FAILED", { message: "no such image" }),

@@ -33,6 +33,8 @@ export class ProcessBackend implements ContainerBackend {
   readonly calls: Record<string, number> = {};
   #procs = new Map<string, Proc>();
   #seq = 0;
+  /** Every config `create` received. */
+  readonly configs: ContainerConfig[] = [];
   /** Set to make `create` fail (e.g. to test backoff). */
   failCreate: Error | undefined;
 
@@ -47,6 +49,7 @@ export class ProcessBackend implements ContainerBackend {
   async create(config: ContainerConfig, _options?: CallOptions): Promise<string> {
     this.#count("create");
     if (this.failCreate) throw this.failCreate;
+    this.configs.push(config);
     this.#seq += 1;
     const id = `proc${this.#seq}`;
     let resolveExit: (code: number) => void = () => {};
