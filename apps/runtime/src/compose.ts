@@ -1,13 +1,19 @@
 import { createRequire } from "node:module";
-import type { Logger, RuntimeConfig } from "@aria/core-types";
+import type { Logger, RuntimeConfig, StateStore } from "@aria/core-types";
+import { MemoryStateStore } from "@aria/engines";
+import { createLlmHandler, type LlmHandler } from "@aria/llm";
 import type { Hono } from "hono";
-import type { AppEnv } from "./app.ts";
-import { createApp } from "./app.ts";
+import type { Redis } from "ioredis";
+import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
-import { MemoryCounterStore } from "./http/rate-limit.ts";
+import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { dockerCheck, type ReadinessCheck } from "./readiness.ts";
+import { RedisAuditLog } from "./redis/audit.ts";
+import { connectRedis, waitReady } from "./redis/connection.ts";
+import { RedisCounterStore } from "./redis/counters.ts";
+import { RedisStateStore } from "./redis/state-store.ts";
 
 const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -23,6 +29,9 @@ export interface Runtime {
   logger: Logger;
   metrics: Metrics;
   audit: AuditLog;
+  store: StateStore;
+  llm: LlmHandler;
+  redis: Redis | undefined;
   closeables: Closeable[];
   close(): Promise<void>;
 }
@@ -34,35 +43,103 @@ export interface Runtime {
 export async function composeRuntime(config: RuntimeConfig, logger: Logger): Promise<Runtime> {
   const closeables: Closeable[] = [];
   const checks: ReadinessCheck[] = [];
+  const metrics = createMetrics();
 
-  if (!config.redisUrl) {
+  // State: Redis when configured (shared by replicas, survives restarts), memory otherwise.
+  let redis: Redis | undefined;
+  let store: StateStore;
+  let audit: AuditLog;
+  let counters: CounterStore;
+  if (config.redisUrl) {
+    const client = connectRedis(config.redisUrl, { name: "aria-runtime" });
+    redis = client;
+    client.on("error", (error: Error) =>
+      logger.warn({ err: { message: error.message } }, "redis connection error"),
+    );
+    closeables.push({ name: "redis", close: async () => void client.disconnect() });
+    await waitReady(client, 10_000);
+    store = new RedisStateStore({ redis: client });
+    audit = new RedisAuditLog({ redis: client });
+    counters = new RedisCounterStore({ redis: client });
+    checks.push({
+      name: "store",
+      required: true,
+      check: async () => {
+        try {
+          await client.ping();
+          return { status: "up", kind: "redis" };
+        } catch (error) {
+          return {
+            status: "down",
+            kind: "redis",
+            detail: `${(error as Error).message}; check REDIS_URL and that Redis runs`,
+          };
+        }
+      },
+    });
+  } else {
     logger.warn(
       { state: "memory" },
       "REDIS_URL is not set: state is kept in memory and will not survive a restart",
     );
+    store = new MemoryStateStore();
+    audit = new MemoryAuditLog();
+    counters = new MemoryCounterStore();
+    checks.push({
+      name: "store",
+      required: true,
+      check: async () => ({
+        status: "up",
+        kind: "memory",
+        detail: "state will not survive a restart",
+      }),
+    });
   }
-  checks.push({
-    name: "store",
-    required: true,
-    check: async () => ({ status: "up", kind: config.redisUrl ? "redis" : "memory" }),
-  });
+  closeables.push({ name: "store", close: () => store.close() });
+
   checks.push(dockerCheck(config.dockerHost, config.features.containers));
+
+  // LLM: one handler over the configured providers; usage feeds metrics.
+  const llm = createLlmHandler({
+    config: config.llm,
+    limits: config.limits,
+    cache: config.features.caching ? { ...(redis ? { redis } : {}) } : false,
+    logger: logger.child({ component: "llm" }),
+    onUsage: (event) => {
+      metrics.llmTokens.inc(
+        { provider: event.provider, model: event.model, direction: "input" },
+        event.usage.inputTokens,
+      );
+      metrics.llmTokens.inc(
+        { provider: event.provider, model: event.model, direction: "output" },
+        event.usage.outputTokens,
+      );
+      metrics.llmCost.inc({ provider: event.provider, model: event.model }, event.costUsd);
+    },
+    onBreakerStateChange: (provider, state) => {
+      metrics.llmBreakerOpen.set({ provider }, state === "open" ? 1 : 0);
+      logger.warn({ provider, state }, "LLM provider circuit breaker changed state");
+    },
+  });
+  closeables.push({ name: "llm", close: () => llm.close() });
   for (const provider of config.llm.providers) {
-    const settings = config.llm[provider];
-    const configured = provider === "local" ? Boolean(settings.baseURL) : Boolean(settings.apiKey);
     checks.push({
       name: `llm.${provider}`,
       required: false,
-      check: async () =>
-        configured
-          ? { status: "up", detail: "configured" }
-          : { status: "disabled", detail: `not configured (see docs/configuration.md)` },
+      check: async () => {
+        const health = llm.health().providers[provider];
+        if (!health?.configured)
+          return { status: "disabled", detail: "not configured (see docs/configuration.md)" };
+        const status =
+          health.state === "open" ? "down" : health.state === "half-open" ? "degraded" : "up";
+        return {
+          status,
+          breaker: health.state,
+          ...(health.defaultModel ? { model: health.defaultModel } : {}),
+        };
+      },
     });
   }
-
-  const metrics = createMetrics();
-  const audit: AuditLog = new MemoryAuditLog();
-  const counters = new MemoryCounterStore();
 
   logger.info({ config: describeConfig(config) }, "configuration loaded");
   await audit.record({
@@ -91,6 +168,9 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     logger,
     metrics,
     audit,
+    store,
+    llm,
+    redis,
     closeables,
     async close() {
       if (closed) return;
