@@ -422,8 +422,8 @@ export class QuiltContainerManager implements ContainerManager {
       try {
         await this.backend.remove(id, { timeoutMs: 30_000 });
         this.#metrics.removed += 1;
-        this.#tracked.delete(id);
         if (tracked?.socketDir) await removeSocketDir(tracked.socketDir);
+        this.#tracked.delete(id);
       } catch (error) {
         // The engine may be gone; the container stays tracked so close() tries again, and the
         // reaper of the next start removes it otherwise.
@@ -540,12 +540,12 @@ export class QuiltContainerManager implements ContainerManager {
     let grant: DispatchGrant = {};
     const t0 = performance.now();
     let id: string | undefined;
+    let socketDir: string | undefined;
     try {
       await this.rateLimiter.take(signal);
       const name = this.#name("c");
       const { uid, gid } = parseUser(spec.user);
       const wantDir = this.#o.socketDirForWorkloads ?? this.#o.onDispatch !== undefined;
-      let socketDir: string | undefined;
       if (wantDir) {
         const dir = await createSocketDir(this.stateDir, name, uid, gid);
         socketDir = dir.dir;
@@ -589,12 +589,7 @@ export class QuiltContainerManager implements ContainerManager {
         image: spec.image,
         container: name,
       });
-      try {
-        id = await this.backend.create(config, { signal });
-      } catch (error) {
-        if (socketDir) await removeSocketDir(socketDir);
-        throw error;
-      }
+      id = await this.backend.create(config, { signal });
       this.#metrics.created += 1;
       this.#tracked.set(id, { id, runId: spec.runId, socketDir });
       if (spec.stdin !== undefined) await this.backend.writeStdin(id, spec.stdin, { signal });
@@ -603,6 +598,7 @@ export class QuiltContainerManager implements ContainerManager {
     } finally {
       lease.release();
       if (id !== undefined) void this.#scheduleRemoval(id);
+      else if (socketDir) await removeSocketDir(socketDir).catch(() => {});
       await Promise.resolve(grant.release?.()).catch((error) =>
         this.#o.logger?.warn({ err: error }, "dispatch release failed"),
       );

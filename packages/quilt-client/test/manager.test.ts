@@ -132,6 +132,46 @@ describe("cold path", () => {
   });
 });
 
+describe("ICC plug-in point (onDispatch)", () => {
+  it("gives each container its own socket folder (container uid, 0700), injects env and releases at the end", async () => {
+    const seen: Array<{ socketDir?: string | undefined; containerName: string; warm: boolean }> =
+      [];
+    let released = 0;
+    const withIcc = createContainerManager({
+      backend,
+      instanceId: "icc",
+      stateDir,
+      pool: { enabled: false },
+      onDispatch: async (info) => {
+        const stat = await fs.stat(info.socketDir!);
+        expect(stat.mode & 0o777).toBe(0o700);
+        if (process.getuid?.() === 0) expect(stat.uid).toBe(info.uid);
+        seen.push(info);
+        return {
+          env: { ARIA_ICC_URL: "unix:///run/aria/icc.sock", ARIA_ICC_TOKEN: "t0k" },
+          release: () => void (released += 1),
+        };
+      },
+    });
+    const result = await withIcc.run({
+      image: "any",
+      command: ["sh", "-c", "echo $ARIA_ICC_URL $ARIA_ICC_TOKEN $ARIA_CONTAINER_ID"],
+      runId: "icc-run",
+    });
+    expect(seen).toHaveLength(1);
+    expect(result.stdout.trim()).toBe(`unix:///run/aria/icc.sock t0k ${seen[0]!.containerName}`);
+    expect(backend.configs.at(-1)!.mounts).toContainEqual({
+      source: seen[0]!.socketDir,
+      target: "/run/aria",
+      readOnly: false,
+    });
+    expect(released).toBe(1);
+    await withIcc.cleanupRun("icc-run");
+    await expect(fs.stat(seen[0]!.socketDir!)).rejects.toThrow();
+    await withIcc.close();
+  });
+});
+
 describe("warm pool", () => {
   const profileSpec = { image: IMAGE, command: ["true"] };
   // The process backend runs the runner on the host, where /workspace does not exist.
