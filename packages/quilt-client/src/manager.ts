@@ -354,6 +354,8 @@ export class QuiltContainerManager implements ContainerManager {
     } catch (error) {
       this.#o.logger?.warn({ err: error }, "could not list containers at close");
     }
+    // The state folder goes when nothing is left in it (another process of the instance may use it).
+    await fs.rmdir(this.stateDir).catch(() => {});
     await this.backend.close?.();
   }
 

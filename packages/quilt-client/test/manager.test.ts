@@ -149,7 +149,9 @@ describe("ICC plug-in point (onDispatch)", () => {
         seen.push(info);
         return {
           env: { ARIA_ICC_URL: "unix:///run/aria/icc.sock", ARIA_ICC_TOKEN: "t0k" },
-          release: () => void (released += 1),
+          release: () => {
+            released += 1;
+          },
         };
       },
     });
