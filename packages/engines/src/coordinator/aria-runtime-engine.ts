@@ -836,7 +836,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
         at: iso(now),
         status,
       });
-      written = await store.compareAndSetRun(run, active.version, active.lease.fencingToken);
+      written = await store.compareAndSetRun(
+        compactForStore(run),
+        active.version,
+        active.lease.fencingToken,
+      );
       if (!written)
         this.deps.logger?.warn(
           { runId },
@@ -933,8 +937,10 @@ export class AriaRuntimeEngine implements PipelineRunner {
             : {}),
         },
       };
-      if (record.status === "succeeded" && context.hasStepOutput(record.stepId))
-        result.output = context.getStepOutput(record.stepId);
+      if (record.status === "succeeded") {
+        const key = RuntimeContext.stepKey(record.stepId);
+        if (context.has(key)) result.output = context.get(key);
+      }
       if (record.error !== undefined) result.error = record.error;
       if (record.containerId !== undefined) result.containerId = record.containerId;
       steps[i] = result;
@@ -1144,6 +1150,30 @@ export class AriaRuntimeEngine implements PipelineRunner {
 }
 
 const iso = isoTime;
+
+/**
+ * The run as written to the store: step metrics without their zero counters (readers parse runs
+ * with RunStateSchema, whose defaults restore them), so the final write stays small on long runs.
+ */
+function compactForStore(run: RunState): RunState {
+  const steps = new Array<StepResult>(run.steps.length);
+  for (let i = 0; i < steps.length; i++) {
+    const step = run.steps[i]!;
+    const m = step.metrics;
+    const metrics: Record<string, unknown> = {
+      durationMs: m.durationMs,
+      attempts: m.attempts,
+      retries: m.retries,
+    };
+    if (m.startedAt !== undefined) metrics.startedAt = m.startedAt;
+    if (m.finishedAt !== undefined) metrics.finishedAt = m.finishedAt;
+    if (m.inputTokens !== 0) metrics.inputTokens = m.inputTokens;
+    if (m.outputTokens !== 0) metrics.outputTokens = m.outputTokens;
+    if (m.costUsd !== 0) metrics.costUsd = m.costUsd;
+    steps[i] = { ...step, metrics: metrics as StepResult["metrics"] };
+  }
+  return { ...run, steps };
+}
 
 function ignore(): void {}
 

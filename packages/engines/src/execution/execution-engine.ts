@@ -523,7 +523,7 @@ class AttemptGuard implements Expiring {
       this.reject = reject;
     });
     this.timer = this.deadlines.add(this, this.timeoutMs);
-    this.parent?.addEventListener("abort", this, { once: true });
+    if (this.parent !== undefined) watchAbort(this.parent, this);
     work.then(
       (value) => this.finish(value, undefined, true),
       (error: unknown) => this.finish(undefined, error, false),
@@ -531,8 +531,8 @@ class AttemptGuard implements Expiring {
     return promise;
   }
 
-  /** The parent signal aborted (EventListener interface). */
-  handleEvent(): void {
+  /** The parent signal aborted. */
+  parentAborted(): void {
     const parent = this.parent!;
     this.controller.abort(parent.reason);
     this.finish(undefined, abortError(parent), false);
@@ -548,10 +548,39 @@ class AttemptGuard implements Expiring {
     if (this.settled) return;
     this.settled = true;
     this.deadlines.remove(this, this.timer);
-    this.parent?.removeEventListener("abort", this);
+    if (this.parent !== undefined) unwatchAbort(this.parent, this);
     if (ok) this.resolve(value!);
     else this.reject(error);
   }
+}
+
+/**
+ * One abort listener per signal however many attempts run under it: attempts join and leave a set
+ * (a run's steps share the run's signal, and adding and removing DOM-style listeners per attempt
+ * costs more than the rest of a no-op step's bookkeeping).
+ */
+const watchers = new WeakMap<AbortSignal, Set<AttemptGuard>>();
+
+function watchAbort(signal: AbortSignal, guard: AttemptGuard): void {
+  let set = watchers.get(signal);
+  if (set === undefined) {
+    const created = new Set<AttemptGuard>();
+    set = created;
+    watchers.set(signal, created);
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const watcher of [...created]) watcher.parentAborted();
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  set.add(guard);
+}
+
+function unwatchAbort(signal: AbortSignal, guard: AttemptGuard): void {
+  watchers.get(signal)?.delete(guard);
 }
 
 /** Resolves a step's templated fields against a scope or source. */

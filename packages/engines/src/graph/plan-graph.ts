@@ -5,6 +5,8 @@ import { type CompiledTemplate, compileTemplate } from "../placeholders/compile.
 import type { PlaceholderReference } from "../placeholders/parse.ts";
 import { parseStep } from "./step-validation.ts";
 
+const NONE: number[] = Object.freeze([]) as unknown as number[];
+
 /** One thing wrong with a plan. PLAN_INVALID lists them all in `details.problems`. */
 export interface PlanProblem {
   code:
@@ -208,8 +210,9 @@ function analysePlan(
       }
       checkTarget(step, i, options, problems);
     }
-    dependencies[i] = deps;
-    referencedSteps[i] = refs;
+    // Long plans are mostly chains and leaves: share one empty list instead of a list per step.
+    dependencies[i] = deps.length === 0 ? NONE : deps;
+    referencedSteps[i] = refs.length === 0 ? NONE : refs;
   }
 
   let output: CompiledTemplate | undefined;
@@ -224,8 +227,13 @@ function analysePlan(
     }
   }
 
-  const dependants: number[][] = Array.from({ length: n }, () => []);
-  for (let i = 0; i < n; i++) for (const j of dependencies[i]!) dependants[j]!.push(i);
+  const dependants: number[][] = new Array(n).fill(NONE);
+  for (let i = 0; i < n; i++) {
+    for (const j of dependencies[i]!) {
+      if (dependants[j] === NONE) dependants[j] = [i];
+      else dependants[j]!.push(i);
+    }
+  }
   findCycles(dependencies, dependants, ids, viaPlaceholder, problems);
 
   if (problems.length > 0 || !schemaValid) return { problems };

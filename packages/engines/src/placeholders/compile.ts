@@ -19,6 +19,13 @@ export interface CompiledTemplate {
   render(source: PlaceholderSource): unknown;
 }
 
+/** `{}` (most steps' parameters): one shared template rendering a fresh empty object. */
+const EMPTY_OBJECT: CompiledTemplate = Object.freeze({
+  references: Object.freeze([]) as readonly PlaceholderReference[],
+  dynamic: false,
+  render: () => ({}),
+});
+
 type Node =
   | { t: 0; value: unknown } // constant: copied on render when it is an object
   | { t: 1; parsed: ParsedString } // string with placeholders or escapes
@@ -27,8 +34,16 @@ type Node =
 
 /** Pre-parses `value` into a {@link CompiledTemplate}. The value is not kept by reference mutably. */
 export function compileTemplate(value: unknown): CompiledTemplate {
+  if (isEmptyPlainObject(value)) return EMPTY_OBJECT;
   const references: PlaceholderReference[] = [];
   return new Template(compileNode(value, references), references);
+}
+
+function isEmptyPlainObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const _ in value) return false;
+  return true;
 }
 
 class Template implements CompiledTemplate {

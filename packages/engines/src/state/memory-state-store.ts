@@ -10,8 +10,10 @@ import { AriaError } from "@aria/errors";
 
 /** The lease key that guards writes to a run (checkpoints and run records are fenced against it). */
 export function runLeaseKey(runId: string): string {
-  return `run:${runId}`;
+  return RUN_LEASE_PREFIX + runId;
 }
+
+const RUN_LEASE_PREFIX = "run:";
 
 /** Options of the {@link MemoryStateStore}. */
 export interface MemoryStateStoreOptions {
@@ -47,11 +49,13 @@ const systemClock: Clock = { now: () => Date.now() };
 export class MemoryStateStore implements StateStore {
   private readonly clock: Clock;
   private readonly runs = new Map<string, StoredRun>();
-  private readonly events = new Map<string, string[]>();
+  private readonly events = new Map<string, { lines: string[]; tail: string }>();
   private readonly checkpoints = new Map<string, string[]>();
   private readonly leases = new Map<string, StoredLease>();
   /** Last token granted per key; never reset, so tokens only grow. */
   private readonly tokens = new Map<string, number>();
+  /** The same tokens for run leases, by run id (the fence check runs on every checkpoint). */
+  private readonly runTokens = new Map<string, number>();
   private readonly values = new Map<string, { value: string; expiresAt: number | undefined }>();
   private closed = false;
 
@@ -103,25 +107,23 @@ export class MemoryStateStore implements StateStore {
     this.open();
     let log = this.events.get(runId);
     if (log === undefined) {
-      log = [];
+      log = { lines: [], tail: `"runId":${JSON.stringify(runId)},"seq":` };
       this.events.set(runId, log);
     }
-    const seq = log.length + 1;
+    const seq = log.lines.length + 1;
     // Appended as text without copying the event object; the run id and sequence number come last
     // so they win over anything the event said.
     const body = JSON.stringify(event);
-    log.push(
-      `${body.length > 2 ? `${body.slice(0, -1)},` : "{"}"runId":${JSON.stringify(runId)},"seq":${seq}}`,
-    );
+    log.lines.push(`${body.length > 2 ? `${body.slice(0, -1)},` : "{"}${log.tail}${seq}}`);
     return seq;
   }
 
   async readEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
     this.open();
-    const log = this.events.get(runId) ?? [];
+    const lines = this.events.get(runId)?.lines ?? [];
     const out: RunEvent[] = [];
-    for (let i = Math.max(0, afterSeq); i < log.length; i++)
-      out.push(JSON.parse(log[i]!) as RunEvent);
+    for (let i = Math.max(0, afterSeq); i < lines.length; i++)
+      out.push(JSON.parse(lines[i]!) as RunEvent);
     return out;
   }
 
@@ -158,6 +160,8 @@ export class MemoryStateStore implements StateStore {
     }
     const token = (this.tokens.get(key) ?? 0) + 1;
     this.tokens.set(key, token);
+    if (key.startsWith(RUN_LEASE_PREFIX))
+      this.runTokens.set(key.slice(RUN_LEASE_PREFIX.length), token);
     const lease: StoredLease = { owner, token, expiresAt: now + ttlMs };
     this.leases.set(key, lease);
     return { key, owner, fencingToken: token, expiresAt: lease.expiresAt };
@@ -229,7 +233,7 @@ export class MemoryStateStore implements StateStore {
 
   private checkFence(runId: string, fencingToken: number | undefined): void {
     if (fencingToken === undefined) return;
-    const latest = this.tokens.get(runLeaseKey(runId)) ?? 0;
+    const latest = this.runTokens.get(runId) ?? 0;
     if (fencingToken < latest) {
       throw new AriaError("RUN_CONFLICT", {
         message: `Write to run ${runId} refused: fencing token ${fencingToken} is older than ${latest} (another worker took the run over)`,
