@@ -54,8 +54,7 @@ fi
 
 # One build at a time on this machine (tests, CI and `aria doctor` may call this concurrently).
 lock=${TMPDIR:-/tmp}/aria-tool-runner-build.lock
-exec 9>"$lock"
-flock 9
+if command -v flock >/dev/null; then exec 9>"$lock"; flock 9; fi
 current=$(docker image inspect -f '{{ index .Config.Labels "aria.content-hash" }}' "$image" 2>/dev/null || true)
 if [ "$current" = "$hash" ] && [ "${ARIA_FORCE:-0}" != "1" ]; then
   echo "$image"; exit 0
@@ -91,10 +90,11 @@ aria:x:1000:
 nogroup:x:65534:
 EOF
 : >"$rootfs/etc/hosts"; : >"$rootfs/etc/resolv.conf"; : >"$rootfs/etc/hostname"
-chown 1000:1000 "$rootfs/home/aria" "$rootfs/workspace" 2>/dev/null || true
 install -m 0644 "$runner" "$rootfs/opt/aria/runner.mjs"
 
-tar --numeric-owner -C "$rootfs" -c . | docker import \
+# Everything belongs to root (the root file system is read-only at run time; /tmp and /workspace are
+# tmpfs mounts owned by the container user), whoever runs this script.
+tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -c . | docker import \
   --change 'USER 1000:1000' \
   --change 'WORKDIR /workspace' \
   --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \

@@ -197,6 +197,8 @@ export class QuiltContainerManager implements ContainerManager {
   #removals = new Map<string, Promise<void>>();
   #active = new Map<string, Set<AbortController>>();
   #closed = false;
+  #engineWatchers = new Set<(error: unknown) => void>();
+  #engineTimer: NodeJS.Timeout | undefined;
   #metrics = {
     created: 0,
     removed: 0,
@@ -607,6 +609,38 @@ export class QuiltContainerManager implements ContainerManager {
     }
   }
 
+  /**
+   * One engine liveness check shared by every cold workload that is waiting for its container: a ping
+   * every `heartbeatMs` while at least one waits. A refused connection fails them all at once, two
+   * unanswered pings in a row too, so a dead engine never leaves a run hanging.
+   */
+  #watchEngine(onDown: (error: unknown) => void): () => void {
+    this.#engineWatchers.add(onDown);
+    if (!this.#engineTimer) {
+      let failures = 0;
+      this.#engineTimer = setInterval(() => {
+        this.backend.ping({ timeoutMs: 1_500 }).then(
+          () => {
+            failures = 0;
+          },
+          (error) => {
+            failures += 1;
+            const hard =
+              AriaError.is(error) && /ECONNREFUSED|ENOENT|connection lost/.test(error.message);
+            if (hard || failures >= 2) for (const watcher of this.#engineWatchers) watcher(error);
+          },
+        );
+      }, this.#o.heartbeatMs ?? 2_000);
+    }
+    return () => {
+      this.#engineWatchers.delete(onDown);
+      if (this.#engineWatchers.size === 0 && this.#engineTimer) {
+        clearInterval(this.#engineTimer);
+        this.#engineTimer = undefined;
+      }
+    };
+  }
+
   /** Waits for a started cold container, enforcing the timeout, cancellation and engine liveness. */
   async #awaitExit(
     id: string,
@@ -621,6 +655,8 @@ export class QuiltContainerManager implements ContainerManager {
     const interrupted = new Promise<never>((_, reject) => {
       rejectInterrupt = reject;
     });
+    // Raced below; a rejection arriving after the race has settled must not count as unhandled.
+    interrupted.catch(() => {});
     const kill = async (why: "timeout" | "cancel") => {
       if (interruption) return;
       interruption = why;
@@ -633,20 +669,7 @@ export class QuiltContainerManager implements ContainerManager {
     const timer = setTimeout(() => void kill("timeout"), spec.timeoutMs);
     const onAbort = () => void kill("cancel");
     signal.addEventListener("abort", onAbort, { once: true });
-    let heartbeatFailures = 0;
-    const heartbeat = setInterval(() => {
-      this.backend.ping({ timeoutMs: 1_500 }).then(
-        () => {
-          heartbeatFailures = 0;
-        },
-        (error) => {
-          heartbeatFailures += 1;
-          const hard =
-            AriaError.is(error) && /ECONNREFUSED|ENOENT|connection lost/.test(error.message);
-          if (hard || heartbeatFailures >= 2) rejectInterrupt(error);
-        },
-      );
-    }, this.#o.heartbeatMs ?? 2_000);
+    const unwatch = this.#watchEngine(rejectInterrupt);
     const statsEvery = this.#o.statsIntervalMs ?? 1_000;
     let statsTimer: NodeJS.Timeout | undefined;
     const sample = () => {
@@ -718,7 +741,7 @@ export class QuiltContainerManager implements ContainerManager {
     } finally {
       clearTimeout(timer);
       clearTimeout(statsTimer);
-      clearInterval(heartbeat);
+      unwatch();
       signal.removeEventListener("abort", onAbort);
       waitAbort.abort();
     }

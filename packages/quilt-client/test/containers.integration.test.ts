@@ -679,11 +679,11 @@ describe("Docker unreachable", () => {
     await nowhere.close();
   });
 
-  it("the engine going away mid-run: CONTAINER_RUNTIME_UNAVAILABLE, not a hang; the reaper cleans up after", async () => {
-    // A Unix-socket proxy in front of dockerd, stopped while the workload runs.
-    const proxyPath = path.join(stateRoot, "proxy.sock");
+  // A Unix-socket proxy in front of dockerd, to take the engine away while a workload runs.
+  async function startProxy(name: string) {
+    const proxyPath = path.join(stateRoot, name);
     const sockets = new Set<net.Socket>();
-    const proxy = net.createServer((client) => {
+    const server = net.createServer((client) => {
       const upstream = net.connect(socketPath);
       sockets.add(client);
       sockets.add(upstream);
@@ -691,42 +691,56 @@ describe("Docker unreachable", () => {
       upstream.on("error", () => client.destroy());
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
-    const instanceId = `it-proxy-${tag}`;
-    instances.add(instanceId);
-    const viaProxy = createContainerManager({
-      backend: new DockerContainerBackend({ socketPath: proxyPath }),
-      instanceId,
-      stateDir: path.join(stateRoot, "proxy"),
-      pool: { enabled: false },
-      heartbeatMs: 500,
+    await new Promise<void>((resolve) => server.listen(proxyPath, resolve));
+    return {
+      proxyPath,
+      /** Stops accepting connections; `cut` also drops the open ones (a dead engine), else they hang on. */
+      stop: (cut: boolean) => {
+        // No new connections from now on (the socket file goes away at once).
+        server.close();
+        if (cut) for (const s of sockets) s.destroy();
+      },
+      dropAll: () => {
+        for (const s of sockets) s.destroy();
+      },
+    };
+  }
+
+  for (const cut of [true, false]) {
+    it(`the engine going away mid-run (${cut ? "connections cut" : "connections left hanging"}): CONTAINER_RUNTIME_UNAVAILABLE, not a hang; reaped after`, async () => {
+      const proxy = await startProxy(cut ? "cut.sock" : "hang.sock");
+      const instanceId = `it-proxy-${cut ? "cut" : "hang"}-${tag}`;
+      instances.add(instanceId);
+      const viaProxy = createContainerManager({
+        backend: new DockerContainerBackend({ socketPath: proxy.proxyPath }),
+        instanceId,
+        stateDir: path.join(stateRoot, instanceId.slice(0, 20)),
+        pool: { enabled: false },
+        heartbeatMs: 300,
+      });
+      await viaProxy.start();
+      const outcome = viaProxy
+        .run({ image: IMAGE, command: ["sleep", "60"], timeoutMs: 120_000, runId: "cut" })
+        .catch((e: unknown) => e);
+      await until(
+        async () => (await runContainers("cut", instanceId))[0]?.state === "running",
+        "the container to run",
+      );
+      // Left hanging, only the liveness ping can notice the engine is gone.
+      proxy.stop(cut);
+      await expect(outcome).resolves.toSatisfy((e) =>
+        AriaError.hasCode(e, "CONTAINER_RUNTIME_UNAVAILABLE"),
+      );
+      proxy.dropAll();
+      await viaProxy.close();
+      // The container was left behind (the engine was unreachable); the next start of the instance reaps it.
+      const orphan = await runContainers("cut", instanceId);
+      expect(orphan).toHaveLength(1);
+      const restarted = newManager({ instanceId, pool: { enabled: false } });
+      const report = await restarted.start();
+      expect(report.removed).toEqual([orphan[0]!.id]);
     });
-    await viaProxy.start();
-    const running = viaProxy.run({
-      image: IMAGE,
-      command: ["sleep", "60"],
-      timeoutMs: 120_000,
-      runId: "cut",
-    });
-    await until(
-      async () => (await runContainers("cut", instanceId))[0]?.state === "running",
-      "the container to run",
-    );
-    await new Promise<void>((resolve) => {
-      proxy.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    });
-    await expect(running).rejects.toSatisfy((e) =>
-      AriaError.hasCode(e, "CONTAINER_RUNTIME_UNAVAILABLE"),
-    );
-    await viaProxy.close();
-    // The container was left behind (the engine was unreachable); the next start of the instance reaps it.
-    const orphan = await runContainers("cut", instanceId);
-    expect(orphan).toHaveLength(1);
-    const restarted = newManager({ instanceId, pool: { enabled: false } });
-    const report = await restarted.start();
-    expect(report.removed).toEqual([orphan[0]!.id]);
-  });
+  }
 });
 
 describe("deployment Dockerfile", () => {
