@@ -105,3 +105,4 @@ export {
   type MemoryStateStoreOptions,
   runLeaseKey,
 } from "./state/memory-state-store.ts";
+export { readRunView } from "./state/run-view.ts";

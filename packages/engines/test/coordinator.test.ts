@@ -1,5 +1,5 @@
 import type { PipelineManifest, RunEvent } from "@aria/core-types";
-import { AriaRuntimeEngine, MemoryStateStore, migrateCheckpoint } from "@aria/engines";
+import { AriaRuntimeEngine, MemoryStateStore, migrateCheckpoint, readRunView } from "@aria/engines";
 import { AriaError } from "@aria/errors";
 import { describe, expect, it } from "vitest";
 import {
@@ -7,6 +7,7 @@ import {
   deferred,
   FakeContainers,
   RecordingSink,
+  ScriptedLlm,
   TestAgents,
   TestTools,
   tick,
@@ -152,6 +153,22 @@ describe("pipelines as parallel graphs", () => {
       stepsSkipped: 2,
     });
     expect((await store.getRun(run.id))?.status).toBe("failed");
+    // The stored record keeps only what has no checkpoint; readRunView puts the steps back together.
+    expect((await store.getRun(run.id))?.steps.map((s) => s.stepId)).toEqual(["c", "d"]);
+    const view = await readRunView(store, run.id);
+    expect(view?.steps.map((s) => [s.stepId, s.status])).toEqual([
+      ["a", "succeeded"],
+      ["b", "failed"],
+      ["c", "skipped"],
+      ["d", "skipped"],
+      ["e", "succeeded"],
+    ]);
+    expect(view?.steps[0]).toMatchObject({ output: "ok", idempotencyKey: `${run.id}:a` });
+    expect(view?.steps[1]?.error).toMatchObject({
+      code: "TOOL_EXECUTION_FAILED",
+      message: "bad thing",
+    });
+    expect(await engine.inspectRun(run.id)).toEqual(view);
   });
 
   it("fail-fast cancels the running siblings and starts nothing else", async () => {
@@ -493,6 +510,33 @@ describe("events, metrics, checkpoints", () => {
     expect(context.history().map((h) => h.kind)).toEqual(["step.succeeded", "step.failed"]);
     expect(context.errors()[0]).toMatchObject({ code: "TOOL_EXECUTION_FAILED", stepId: "b" });
     expect(context.getStepOutput("a")).toBe(1);
+  });
+});
+
+describe("budgets", () => {
+  it("refuses the next step once the run's token budget is spent (the call is not made)", async () => {
+    const llm = new ScriptedLlm(["one", "two", "three"]);
+    const { engine } = setup(new TestTools(), { llm });
+    const steps = ["a", "b", "c"].map((id) => ({ id, type: "reasoning", prompt: `step ${id}` }));
+    const { run } = await engine.runPlan({ steps }, undefined, { options: { maxTokens: 20 } });
+    // Each call reports 15 tokens: a (15 < 20) and b run, c is refused.
+    expect(llm.requests).toHaveLength(2);
+    expect(run.status).toBe("failed");
+    expect(run.error).toMatchObject({
+      code: "BUDGET_EXCEEDED",
+      details: { spent: { total: 30 }, budget: { total: 20 } },
+    });
+    expect(run.steps.map((s) => s.status)).toEqual(["succeeded", "succeeded", "cancelled"]);
+    expect(run.cost).toEqual({ usd: 0.002, inputTokens: 20, outputTokens: 10 });
+  });
+
+  it("refuses the next step once the cost budget is spent", async () => {
+    const llm = new ScriptedLlm(["one", "two"]);
+    const { engine } = setup(new TestTools(), { llm });
+    const steps = ["a", "b"].map((id) => ({ id, type: "reasoning", prompt: id }));
+    const { run } = await engine.runPlan({ steps }, undefined, { options: { maxCostUsd: 0.001 } });
+    expect(llm.requests).toHaveLength(1);
+    expect(run.error?.code).toBe("BUDGET_EXCEEDED");
   });
 });
 

@@ -3,7 +3,6 @@ import type {
   AgentRegistry,
   Clock,
   ContainerManager,
-  ErrorBody,
   EventSink,
   ExecutionPlan,
   ExecutionStep,
@@ -19,7 +18,6 @@ import type {
   RunTarget,
   StateStore,
   StepCheckpoint,
-  StepKind,
   StepResult,
   ToolRegistry,
 } from "@aria/core-types";
@@ -47,6 +45,7 @@ import {
 import { copyValue } from "../placeholders/resolve.ts";
 import { CHECKPOINT_SCHEMA_VERSION, foldCheckpoints } from "../state/checkpoints.ts";
 import { runLeaseKey } from "../state/memory-state-store.ts";
+import { normaliseErrorBody, readRunView } from "../state/run-view.ts";
 import { isoTime } from "../util/time.ts";
 import { type FailurePolicy, GraphRun, type GraphRunHooks, type StepRecord } from "./graph-run.ts";
 import { EngineMetrics, type EngineMetricsSnapshot, emptyExecutionMetrics } from "./metrics.ts";
@@ -306,7 +305,9 @@ export class AriaRuntimeEngine implements PipelineRunner {
     for (const j of graph.outputSteps) needed.add(RuntimeContext.stepKey(graph.ids[j]!));
     context.evictKeys([...folded.evicted].filter((key) => !needed.has(key)));
 
-    if (TERMINAL.includes(stored.status)) return { run: stored, context };
+    if (TERMINAL.includes(stored.status)) {
+      return { run: (await readRunView(this.deps.store, runId)) ?? stored, context };
+    }
 
     const lease = await this.deps.store.acquireLease(
       runLeaseKey(runId),
@@ -409,20 +410,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
   }
 
   /**
-   * A run as stored, with the steps finished so far filled in from its checkpoints while it is
-   * still running (what `GET /v1/runs/:id` shows).
+   * A run with its step results (what `GET /v1/runs/:id` shows): the run record plus the steps
+   * from its checkpoints, also while it is still running. See {@link readRunView}.
    */
-  async inspectRun(runId: string): Promise<RunState | undefined> {
-    const stored = await this.deps.store.getRun(runId);
-    if (stored === undefined || TERMINAL.includes(stored.status)) return stored;
-    const folded = foldCheckpoints(await this.deps.store.readCheckpoints(runId));
-    const planSteps = stored.plan?.steps ?? [];
-    const steps = [...folded.steps.values()]
-      .sort((a, b) => a.index - b.index)
-      .map((checkpoint) =>
-        stepResultFromCheckpoint(checkpoint, planSteps[checkpoint.index]?.type ?? "tool"),
-      );
-    return { ...stored, steps };
+  inspectRun(runId: string): Promise<RunState | undefined> {
+    return readRunView(this.deps.store, runId);
   }
 
   /** Counters and durations of this engine. */
@@ -685,7 +677,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         clock: this.clock,
         ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
         ...(request.workspaceDir !== undefined ? { workspaceDir: request.workspaceDir } : {}),
-        hooks: this.hooksFor(active),
+        hooks: this.hooksFor(active, options),
       });
       const result = await graphRun.run();
       await active.writes;
@@ -697,12 +689,33 @@ export class AriaRuntimeEngine implements PipelineRunner {
     }
   }
 
-  private hooksFor(active: ActiveRun): GraphRunHooks {
+  private hooksFor(active: ActiveRun, options: RunOptions): GraphRunHooks {
     const { runId, graph, context } = active;
+    const maxTokens = options.maxTokens;
+    const maxCostUsd = options.maxCostUsd;
     return {
       // Events are appended in call order (the store assigns sequence numbers as it is called), so
       // step events need not be awaited; checkpoints are.
       stepStarted: (i) => {
+        // Budgets: once the run has spent its tokens or money, the next step is refused, not run.
+        if (maxTokens !== undefined || maxCostUsd !== undefined) {
+          const used = active.usage;
+          const tokens = used.inputTokens + used.outputTokens;
+          if (
+            (maxTokens !== undefined && tokens >= maxTokens) ||
+            (maxCostUsd !== undefined && used.costUsd >= maxCostUsd)
+          ) {
+            throw new AriaError("BUDGET_EXCEEDED", {
+              message: `Run ${runId} spent its budget (${tokens} tokens, $${used.costUsd.toFixed(4)}); step '${graph.ids[i]}' was not started`,
+              context: { runId, stepId: graph.ids[i]! },
+              // (Keys avoid the word "token": error details redact such keys as secrets.)
+              details: {
+                spent: { total: tokens, usd: used.costUsd },
+                budget: { total: maxTokens, usd: maxCostUsd },
+              },
+            });
+          }
+        }
         this.metricsData.increment("stepsStarted");
         void this.emit(runId, "step.started", graph.ids[i]!, {
           index: i,
@@ -837,7 +850,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         status,
       });
       written = await store.compareAndSetRun(
-        compactForStore(run),
+        recordForStore(run),
         active.version,
         active.lease.fencingToken,
       );
@@ -1152,25 +1165,15 @@ export class AriaRuntimeEngine implements PipelineRunner {
 const iso = isoTime;
 
 /**
- * The run as written to the store: step metrics without their zero counters (readers parse runs
- * with RunStateSchema, whose defaults restore them), so the final write stays small on long runs.
+ * The run as written to the store at its end: step results that have a checkpoint (succeeded and
+ * failed steps) are left out, since the checkpoints hold them and `readRunView` merges them back;
+ * only skipped and cancelled steps, which are never checkpointed, are kept. The final write then
+ * stays small however long the run was.
  */
-function compactForStore(run: RunState): RunState {
-  const steps = new Array<StepResult>(run.steps.length);
-  for (let i = 0; i < steps.length; i++) {
-    const step = run.steps[i]!;
-    const m = step.metrics;
-    const metrics: Record<string, unknown> = {
-      durationMs: m.durationMs,
-      attempts: m.attempts,
-      retries: m.retries,
-    };
-    if (m.startedAt !== undefined) metrics.startedAt = m.startedAt;
-    if (m.finishedAt !== undefined) metrics.finishedAt = m.finishedAt;
-    if (m.inputTokens !== 0) metrics.inputTokens = m.inputTokens;
-    if (m.outputTokens !== 0) metrics.outputTokens = m.outputTokens;
-    if (m.costUsd !== 0) metrics.costUsd = m.costUsd;
-    steps[i] = { ...step, metrics: metrics as StepResult["metrics"] };
+function recordForStore(run: RunState): RunState {
+  const steps: StepResult[] = [];
+  for (const step of run.steps) {
+    if (step.status === "skipped" || step.status === "cancelled") steps.push(step);
   }
   return { ...run, steps };
 }
@@ -1184,11 +1187,6 @@ function addUsage(
   target.inputTokens += usage.inputTokens ?? 0;
   target.outputTokens += usage.outputTokens ?? 0;
   target.costUsd += usage.costUsd ?? 0;
-}
-
-/** A stored error (possibly from an older format with only code and message) as a full body. */
-function normaliseErrorBody(error: { code: string; message: string }): ErrorBody {
-  return AriaError.fromBody(error as ErrorBody).toBody();
 }
 
 function recordFromCheckpoint(
@@ -1212,26 +1210,4 @@ function recordFromCheckpoint(
   if (checkpoint.usage !== undefined) record.usage = checkpoint.usage;
   if (checkpoint.containerId !== undefined) record.containerId = checkpoint.containerId;
   return record;
-}
-
-function stepResultFromCheckpoint(checkpoint: StepCheckpoint, type: StepKind): StepResult {
-  const result: StepResult = {
-    stepId: checkpoint.stepId,
-    index: checkpoint.index,
-    type,
-    status: checkpoint.status,
-    success: checkpoint.status === "succeeded",
-    metrics: {
-      ...emptyExecutionMetrics(),
-      durationMs: checkpoint.durationMs,
-      attempts: checkpoint.attempts,
-      retries: checkpoint.retries,
-      ...(checkpoint.startedAt !== undefined ? { startedAt: checkpoint.startedAt } : {}),
-      ...(checkpoint.finishedAt !== undefined ? { finishedAt: checkpoint.finishedAt } : {}),
-    },
-  };
-  if (checkpoint.status === "succeeded") result.output = checkpoint.output;
-  if (checkpoint.error !== undefined) result.error = normaliseErrorBody(checkpoint.error);
-  if (checkpoint.idempotencyKey !== undefined) result.idempotencyKey = checkpoint.idempotencyKey;
-  return result;
 }

@@ -159,10 +159,15 @@ function analysePlan(
   const compiled: CompiledStep[] = new Array(n);
   const viaPlaceholder: Array<Set<number> | undefined> = new Array(n);
   let usesInput = false;
+  // Membership marks (step i stamps i + 1): duplicate checks stay O(1) when a join step depends on
+  // hundreds of others.
+  const inDeps = new Int32Array(n);
+  const inRefs = new Int32Array(n);
 
   for (let i = 0; i < n; i++) {
     const step = steps[i];
     const id = ids[i]!;
+    const stamp = i + 1;
     const deps: number[] = [];
     const rawDepends =
       step?.dependsOn ?? (rawSteps[i] as { dependsOn?: unknown } | null)?.dependsOn;
@@ -185,11 +190,15 @@ function analysePlan(
             message: `step '${id}' depends on '${dep}', which is not a step of this plan`,
           });
         } else {
-          if (!deps.includes(j)) deps.push(j);
+          if (inDeps[j] !== stamp) {
+            inDeps[j] = stamp;
+            deps.push(j);
+          }
         }
       }
     } else if (implicitOrder === "previous" && i > 0) {
       deps.push(i - 1);
+      inDeps[i - 1] = stamp;
     }
 
     const refs: number[] = [];
@@ -200,8 +209,12 @@ function analysePlan(
         const j = checkReference(reference, i, id, i, ids, indexById, problems);
         if (reference.kind === "input") usesInput = true;
         if (j === undefined) continue;
-        if (!refs.includes(j)) refs.push(j);
-        if (!deps.includes(j)) {
+        if (inRefs[j] !== stamp) {
+          inRefs[j] = stamp;
+          refs.push(j);
+        }
+        if (inDeps[j] !== stamp) {
+          inDeps[j] = stamp;
           deps.push(j);
           const via = viaPlaceholder[i] ?? new Set<number>();
           via.add(j);

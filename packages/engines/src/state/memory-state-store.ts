@@ -237,7 +237,7 @@ export class MemoryStateStore implements StateStore {
     if (fencingToken < latest) {
       throw new AriaError("RUN_CONFLICT", {
         message: `Write to run ${runId} refused: fencing token ${fencingToken} is older than ${latest} (another worker took the run over)`,
-        details: { runId, fencingToken, latestToken: latest },
+        details: { runId, fence: fencingToken, latestFence: latest },
       });
     }
   }
