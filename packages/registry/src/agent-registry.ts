@@ -71,6 +71,7 @@ export class AgentRegistry implements AgentRegistryContract {
   private readonly bundles = new BundleVersions<Definitions>();
   private readonly hub: ChangeHub;
   private lastProblems = "";
+  private recheckScheduled = false;
   private readonly unsubscribe: (() => void) | undefined;
 
   constructor(deps: AgentRegistryDeps = {}) {
@@ -79,7 +80,7 @@ export class AgentRegistry implements AgentRegistryContract {
       deps.logger?.warn({ error: String(error) }, "registry listener failed"),
     );
     this.unsubscribe = deps.tools?.subscribe?.((event) => {
-      if (event.type !== "dependencies.changed") this.recheck();
+      if (event.type !== "dependencies.changed") this.scheduleRecheck();
     });
   }
 
@@ -104,7 +105,7 @@ export class AgentRegistry implements AgentRegistryContract {
       `agent '${entry.name}'`,
     );
     this.standalone.agents.set(entry.name, entry);
-    this.recheck();
+    this.scheduleRecheck();
     return entry;
   }
 
@@ -117,7 +118,7 @@ export class AgentRegistry implements AgentRegistryContract {
       `team '${entry.name}'`,
     );
     this.standalone.teams.set(entry.name, entry);
-    this.recheck();
+    this.scheduleRecheck();
     return entry;
   }
 
@@ -128,7 +129,7 @@ export class AgentRegistry implements AgentRegistryContract {
     const staged = { ...emptyDefinitions(), pipelines: new Map([[entry.name, entry]]) };
     this.refuseUnresolved(this.problemsOf(staged, staged), `pipeline '${entry.name}'`);
     this.standalone.pipelines.set(entry.name, entry);
-    this.recheck();
+    this.scheduleRecheck();
     return entry;
   }
 
@@ -218,7 +219,7 @@ export class AgentRegistry implements AgentRegistryContract {
     });
     if (activated)
       this.hub.emit({ type: "bundle.activated", bundle: ref, ...(previous ? { previous } : {}) });
-    this.recheck();
+    this.scheduleRecheck();
     return staged;
   }
 
@@ -255,7 +256,7 @@ export class AgentRegistry implements AgentRegistryContract {
         ...(previous ? { previous } : {}),
       });
     }
-    this.recheck();
+    this.scheduleRecheck();
   }
 
   /** Removes a bundle's definitions (one version, or all). */
@@ -270,7 +271,7 @@ export class AgentRegistry implements AgentRegistryContract {
     const { removed } = this.bundles.remove(bundle, version);
     if (removed.length === 0) return;
     for (const ref of refs) this.hub.emit({ type: "bundle.unregistered", bundle: ref });
-    this.recheck();
+    this.scheduleRecheck();
   }
 
   /** The versions of a bundle and the active one. */
@@ -424,12 +425,26 @@ export class AgentRegistry implements AgentRegistryContract {
    * bundle was unregistered. Empty when everything resolves.
    */
   checkDependencies(): string[] {
-    const all: Definitions = {
-      agents: new Map(this.listAgents().map((a) => [a.id, a])),
-      teams: new Map(this.listTeams().map((t) => [t.id, t])),
-      pipelines: new Map(this.listPipelines().map((p) => [p.id, p])),
-    };
+    const all: Definitions = { agents: new Map(), teams: new Map(), pipelines: new Map() };
+    for (const defs of [this.standalone, ...this.bundles.activeEntries().map(([, e]) => e.items)]) {
+      for (const a of defs.agents.values()) all.agents.set(a.id, a);
+      for (const t of defs.teams.values()) all.teams.set(t.id, t);
+      for (const p of defs.pipelines.values()) all.pipelines.set(p.id, p);
+    }
     return this.problemsOf(all);
+  }
+
+  /**
+   * Re-checks the references after the current synchronous work: a burst of changes (a bundle's
+   * tools, then its agents, then its activation) costs one check and one `dependencies.changed`.
+   */
+  private scheduleRecheck(): void {
+    if (this.recheckScheduled) return;
+    this.recheckScheduled = true;
+    queueMicrotask(() => {
+      this.recheckScheduled = false;
+      this.recheck();
+    });
   }
 
   private recheck(): void {

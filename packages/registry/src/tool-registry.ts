@@ -310,7 +310,7 @@ export class ToolRegistry implements ToolRegistryContract {
 
   /** Bundles with tools in the registry. */
   bundleNames(): string[] {
-    return this.bundles.bundles();
+    return [...this.bundles.bundles()];
   }
 
   /** The installed bundle and directory of a registered version (followers use it to mirror). */

@@ -24,6 +24,7 @@ const addFormats = ((ajvFormats as unknown as { default?: FormatsPlugin }).defau
 export class SchemaValidator {
   private readonly ajv: Ajv2020;
   private readonly cache = new WeakMap<object, ValidateFunction>();
+  private readonly byText = new Map<string, ValidateFunction>();
 
   constructor() {
     this.ajv = new Ajv2020({
@@ -40,7 +41,14 @@ export class SchemaValidator {
     let validate = this.cache.get(schema);
     if (!validate) {
       const { $schema: _dialect, ...rest } = schema as Record<string, unknown>;
-      validate = this.ajv.compile(rest);
+      // Many tools share schema shapes: compile each distinct schema text once (ajv compiles are
+      // about half a millisecond each).
+      const key = JSON.stringify(rest);
+      validate = this.byText.get(key);
+      if (!validate) {
+        validate = this.ajv.compile(rest);
+        this.byText.set(key, validate);
+      }
       this.cache.set(schema, validate);
     }
     return validate;

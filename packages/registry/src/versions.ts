@@ -20,6 +20,7 @@ interface BundleSlot<T> {
  */
 export class BundleVersions<T> {
   private readonly slots = new Map<string, BundleSlot<T>>();
+  private sortedNames: string[] | undefined;
 
   /** Adds or replaces a version. Returns the version that was active before when `activate` switched it. */
   set(
@@ -31,6 +32,7 @@ export class BundleVersions<T> {
     if (!slot) {
       slot = { versions: new Map(), history: [] };
       this.slots.set(bundle, slot);
+      this.sortedNames = undefined;
     }
     slot.versions.set(entry.version, entry);
     if (!activate && slot.active !== undefined) return { activated: false };
@@ -90,7 +92,10 @@ export class BundleVersions<T> {
       if (fallback === undefined) delete slot.active;
       else slot.active = fallback;
     }
-    if (slot.versions.size === 0) this.slots.delete(bundle);
+    if (slot.versions.size === 0) {
+      this.slots.delete(bundle);
+      this.sortedNames = undefined;
+    }
     return { removed, ...(slot.active !== undefined ? { active: slot.active } : {}) };
   }
 
@@ -117,14 +122,16 @@ export class BundleVersions<T> {
 
   /** Bundle names, sorted. */
   bundles(): string[] {
-    return [...this.slots.keys()].sort();
+    this.sortedNames ??= [...this.slots.keys()].sort();
+    return this.sortedNames;
   }
 
   /** The active entry of every bundle, by bundle name. */
   activeEntries(): Array<[string, VersionEntry<T>]> {
     const out: Array<[string, VersionEntry<T>]> = [];
     for (const name of this.bundles()) {
-      const entry = this.active(name);
+      const slot = this.slots.get(name);
+      const entry = slot?.active === undefined ? undefined : slot.versions.get(slot.active);
       if (entry) out.push([name, entry]);
     }
     return out;

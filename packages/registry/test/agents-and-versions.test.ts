@@ -132,6 +132,8 @@ describe("agents, teams and pipelines from bundles", () => {
     await registries.registerBundle(math.installed, math.dir);
     await registries.registerBundle(reports.installed, reports.dir);
     registries.unregisterBundle("math");
+    // Checks run once after a burst of changes (a microtask later).
+    await Promise.resolve();
     const problems = registries.agents.checkDependencies();
     expect(problems.some((p) => p.includes("reports/analyst") && p.includes("math/scale"))).toBe(
       true,
