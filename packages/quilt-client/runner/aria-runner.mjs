@@ -334,8 +334,11 @@ function serve() {
     socket.on("error", () => {});
   });
   server.listen(socketPath, () => {
+    // Access is gated by the folder (owned by this user, mode 0700, and the runtime is root or this
+    // user). When the runtime could not own the folder it is opened (an audited relaxation), and the
+    // socket must then be connectable by the runtime's user too.
     try {
-      fs.chmodSync(socketPath, 0o600);
+      fs.chmodSync(socketPath, 0o666);
     } catch {}
   });
   const stop = () => {
