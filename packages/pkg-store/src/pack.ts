@@ -56,6 +56,7 @@ const ENTRY_CANDIDATES = [
   "index.js",
 ];
 const DIST_ENTRY = "dist/index.js";
+const DIST_PACKAGE_JSON = "dist/package.json";
 const BANNER = [
   "// Packed by aria bundle pack. Every dependency is inlined; no node_modules are needed.",
   'import { createRequire as __ariaCreateRequire } from "node:module";',
@@ -94,7 +95,11 @@ export async function packBundle(dir: string, options: PackOptions = {}): Promis
   await writeFileAtomic(distPath, code);
   const definitions = await loadDefinitions(distPath, options.loadTimeoutMs ?? 30_000);
 
-  const files = new Map<string, Buffer>([[DIST_ENTRY, code]]);
+  // dist/package.json marks the code as ES modules wherever the bundle is unpacked or mounted.
+  const files = new Map<string, Buffer>([
+    [DIST_ENTRY, code],
+    [DIST_PACKAGE_JSON, Buffer.from('{ "type": "module" }\n')],
+  ]);
   for (const extra of aria.files ?? []) await addExtraFiles(root, extra, files);
 
   const draft = {
@@ -346,7 +351,11 @@ async function addExtraFiles(
       details: { reason: "files" },
     });
   const archivePath = safeArchivePath(relative(root, path).split(sep).join("/"));
-  if (archivePath === "manifest.json" || archivePath === DIST_ENTRY) {
+  if (
+    archivePath === "manifest.json" ||
+    archivePath === DIST_ENTRY ||
+    archivePath === DIST_PACKAGE_JSON
+  ) {
     throw bundleError.invalid(`aria.files may not include '${archivePath}'`, {
       details: { reason: "files" },
     });

@@ -88,7 +88,7 @@ describe("packBundle on the example bundles", () => {
     });
     expect(area?.outputSchema).toMatchObject({ type: "object", required: ["radius", "area"] });
     expect(area?.export).toBe("circleArea");
-    expect(Object.keys(manifest.files)).toEqual(["dist/index.js"]);
+    expect(Object.keys(manifest.files)).toEqual(["dist/index.js", "dist/package.json"]);
     expect(summary.verified).toBe(true);
   });
 
@@ -117,7 +117,11 @@ describe("packBundle on the example bundles", () => {
       properties: { radius: { type: "number", minimum: 0 } },
       required: ["radius"],
     });
-    expect(Object.keys(manifest.files)).toEqual(["dist/index.js", "prompts/analyst.md"]);
+    expect(Object.keys(manifest.files)).toEqual([
+      "dist/index.js",
+      "dist/package.json",
+      "prompts/analyst.md",
+    ]);
     const opened = await openBundle(bytes);
     expect(opened.files.get("prompts/analyst.md")?.toString()).toContain("careful analyst");
   });
@@ -127,8 +131,11 @@ describe("packBundle on the example bundles", () => {
     const opened = await openBundle(bytes);
     const isolated = await tempDir("aria-isolated-");
     try {
-      await writeFile(join(isolated, "index.mjs"), opened.files.get("dist/index.js") as Buffer);
-      const script = `const m = await import(${JSON.stringify(join(isolated, "index.mjs"))}); console.log(JSON.stringify(await m.circleArea.handler({ radius: 2 })));`;
+      // Unpack it as the store does (dist/package.json included) into a directory with no node_modules.
+      await mkdir(join(isolated, "dist"));
+      for (const name of ["dist/index.js", "dist/package.json"])
+        await writeFile(join(isolated, name), opened.files.get(name) as Buffer);
+      const script = `const m = await import(${JSON.stringify(join(isolated, "dist", "index.js"))}); console.log(JSON.stringify(await m.circleArea.handler({ radius: 2 })));`;
       const output = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
         cwd: isolated,
         encoding: "utf8",
@@ -264,7 +271,11 @@ export const flow = {
     await mkdir(join(dir, "data", "nested"), { recursive: true });
     await writeFile(join(dir, "data", "nested", "table.csv"), "a,b\n1,2\n");
     const { manifest } = await packBundle(dir, { write: false });
-    expect(Object.keys(manifest.files)).toEqual(["data/nested/table.csv", "dist/index.js"]);
+    expect(Object.keys(manifest.files)).toEqual([
+      "data/nested/table.csv",
+      "dist/index.js",
+      "dist/package.json",
+    ]);
     const outside = await project("outside", TOOL("ping"), {
       aria: { files: ["../with-files/package.json"] },
     });
