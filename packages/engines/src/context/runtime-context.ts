@@ -75,6 +75,13 @@ interface Entry {
 
 const systemClock: Clock = { now: () => Date.now() };
 const STEP_PREFIX = "steps.";
+/** History kinds as constants (one shared string each instead of one per step). */
+const STEP_KINDS: Record<string, string> = {
+  succeeded: "step.succeeded",
+  failed: "step.failed",
+  skipped: "step.skipped",
+  cancelled: "step.cancelled",
+};
 const STEP_SUFFIX = ".output";
 
 /**
@@ -150,9 +157,12 @@ export class RuntimeContext {
 
   // ---------------------------------------------------------------- working memory
 
-  /** Stores a step's output (evictable), then runs the cleanup rule. */
-  setStepOutput(stepId: string, output: unknown): void {
-    this.write(RuntimeContext.stepKey(stepId), output, stepId);
+  /**
+   * Stores a step's output (evictable), then runs the cleanup rule. `key` may pass the step's
+   * precomputed `stepKey(stepId)` (the graph runner keeps them, saving a string per step).
+   */
+  setStepOutput(stepId: string, output: unknown, key = RuntimeContext.stepKey(stepId)): void {
+    this.write(key, output, stepId);
     this.cleanupIfNeeded();
   }
 
@@ -322,7 +332,11 @@ export class RuntimeContext {
   addHistory(entry: Omit<HistoryEntry, "at"> & { at?: string }): void {
     const { at, ...rest } = entry;
     // `at` first: the key order ContextSnapshotSchema produces, so JSON round-trips byte for byte.
-    this.historyBuffer.push({ at: at ?? isoTime(this.clock.now()), ...rest });
+    this.pushHistory({ at: at ?? isoTime(this.clock.now()), ...rest });
+  }
+
+  private pushHistory(entry: HistoryEntry): void {
+    this.historyBuffer.push(entry);
     // Trim in batches so appending stays O(1) amortised on long runs.
     if (this.historyBuffer.length > this.maxHistory * 2)
       this.historyBuffer = this.historyBuffer.slice(-this.maxHistory);
@@ -337,15 +351,14 @@ export class RuntimeContext {
     errorCode?: string;
     summary?: string;
   }): void {
-    this.addHistory({
+    const data: Record<string, unknown> = { durationMs: step.durationMs, attempts: step.attempts };
+    if (step.errorCode !== undefined) data.errorCode = step.errorCode;
+    this.pushHistory({
+      at: isoTime(this.clock.now()),
       stepId: step.stepId,
-      kind: `step.${step.status}`,
+      kind: STEP_KINDS[step.status] ?? `step.${step.status}`,
       summary: step.summary ?? `step ${step.stepId} ${step.status}`,
-      data: {
-        durationMs: step.durationMs,
-        attempts: step.attempts,
-        ...(step.errorCode !== undefined ? { errorCode: step.errorCode } : {}),
-      },
+      data,
     });
   }
 

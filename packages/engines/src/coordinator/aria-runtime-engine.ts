@@ -840,7 +840,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
     }
 
     const now = this.clock.now();
-    const run = this.finalState(active, records, status, output, error, now);
+    const run = this.finalState(active, graphRun, records, status, output, error, now);
     let written = false;
     try {
       await this.checkpoint(active, {
@@ -905,6 +905,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
 
   private finalState(
     active: ActiveRun,
+    graphRun: GraphRun,
     records: StepRecord[],
     status: RunStatus,
     output: unknown,
@@ -951,7 +952,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         },
       };
       if (record.status === "succeeded") {
-        const key = RuntimeContext.stepKey(record.stepId);
+        const key = graphRun.outputKey(record.index);
         if (context.has(key)) result.output = context.get(key);
       }
       if (record.error !== undefined) result.error = record.error;

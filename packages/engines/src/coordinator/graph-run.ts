@@ -249,6 +249,7 @@ export class GraphRun implements PlaceholderSource {
     const { graph, engine, context, hooks } = this.config;
     const stepId = graph.ids[i]!;
     const step = graph.steps[i]!;
+    const idempotencyKey = this.config.keyPrefix + stepId;
     let outcome: StepOutcome;
     try {
       const started = hooks.stepStarted(i);
@@ -271,7 +272,7 @@ export class GraphRun implements PlaceholderSource {
         outcome = await engine.executeStep(rendered, {
           runId: this.config.runId,
           signal: this.controller.signal,
-          idempotencyKey: this.config.keyPrefix + stepId,
+          idempotencyKey,
           context,
           depth: this.config.depth,
           ...(this.config.sessionId !== undefined ? { sessionId: this.config.sessionId } : {}),
@@ -302,7 +303,7 @@ export class GraphRun implements PlaceholderSource {
       startedAt: outcome.startedAt,
       finishedAt: outcome.finishedAt,
       durationMs: outcome.durationMs,
-      idempotencyKey: this.config.keyPrefix + stepId,
+      idempotencyKey,
     };
     if (outcome.error !== undefined) record.error = outcome.error.toBody();
     if (outcome.usage !== undefined) record.usage = outcome.usage;
@@ -312,7 +313,7 @@ export class GraphRun implements PlaceholderSource {
     this.records[i] = record;
     if (record.status === "succeeded") {
       try {
-        context.setStepOutput(stepId, outcome.output);
+        context.setStepOutput(stepId, outcome.output, this.outputKeys[i]!);
       } catch (error) {
         // An output JSON cannot hold (a cycle, a BigInt) fails the step instead of the run.
         record.status = "failed";
@@ -416,6 +417,11 @@ export class GraphRun implements PlaceholderSource {
       durationMs: 0,
       idempotencyKey: this.config.keyPrefix + graph.ids[i]!,
     };
+  }
+
+  /** The working-memory key of step `i`'s output (precomputed). */
+  outputKey(i: number): string {
+    return this.outputKeys[i]!;
   }
 
   private now(): number {

@@ -49,7 +49,7 @@ const systemClock: Clock = { now: () => Date.now() };
 export class MemoryStateStore implements StateStore {
   private readonly clock: Clock;
   private readonly runs = new Map<string, StoredRun>();
-  private readonly events = new Map<string, { lines: string[]; tail: string }>();
+  private readonly events = new Map<string, string[]>();
   private readonly checkpoints = new Map<string, string[]>();
   private readonly leases = new Map<string, StoredLease>();
   /** Last token granted per key; never reset, so tokens only grow. */
@@ -105,22 +105,29 @@ export class MemoryStateStore implements StateStore {
   /** Appends an event; sequence numbers start at 1 per run (so `afterSeq = 0` reads everything). */
   async appendEvent(runId: string, event: Omit<RunEvent, "seq">): Promise<number> {
     this.open();
-    let log = this.events.get(runId);
-    if (log === undefined) {
-      log = { lines: [], tail: `"runId":${JSON.stringify(runId)},"seq":` };
-      this.events.set(runId, log);
+    let lines = this.events.get(runId);
+    if (lines === undefined) {
+      lines = [];
+      this.events.set(runId, lines);
     }
-    const seq = log.lines.length + 1;
-    // Appended as text without copying the event object; the run id and sequence number come last
-    // so they win over anything the event said.
-    const body = JSON.stringify(event);
-    log.lines.push(`${body.length > 2 ? `${body.slice(0, -1)},` : "{"}${log.tail}${seq}}`);
+    const seq = lines.length + 1;
+    // One flat string per event (RunEvent's fields are fixed; `runId` and `seq` are the store's).
+    lines.push(
+      JSON.stringify({
+        runId,
+        seq,
+        type: event.type,
+        at: event.at,
+        stepId: event.stepId,
+        data: event.data ?? {},
+      }),
+    );
     return seq;
   }
 
   async readEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
     this.open();
-    const lines = this.events.get(runId)?.lines ?? [];
+    const lines = this.events.get(runId) ?? [];
     const out: RunEvent[] = [];
     for (let i = Math.max(0, afterSeq); i < lines.length; i++)
       out.push(JSON.parse(lines[i]!) as RunEvent);
