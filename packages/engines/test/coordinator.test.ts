@@ -269,6 +269,16 @@ describe("pipelines as parallel graphs", () => {
     expect(await store.listRuns()).toEqual([]);
   });
 
+  it("refuses to start a pipeline that reads {{input}} without an input", async () => {
+    const tools = new TestTools().add("n", (input) => input.v);
+    const { engine, store } = setup(tools);
+    const error = await engine
+      .runPipeline(pipeline([{ id: "a", type: "tool", tool: "n", params: { v: "{{input.v}}" } }]))
+      .catch((e: unknown) => e);
+    expect(AriaError.hasCode(error, "VALIDATION_FAILED")).toBe(true);
+    expect(await store.listRuns()).toEqual([]);
+  });
+
   it("maps the pipeline output; without a mapping the last step's output is the result", async () => {
     const tools = new TestTools().add("n", (input) => input.v);
     const { engine } = setup(tools);

@@ -509,6 +509,12 @@ export class AriaRuntimeEngine implements PipelineRunner {
     request: RunRequest,
   ): Promise<RunResult> {
     this.open();
+    if (graph.usesInput && input === undefined) {
+      throw new AriaError("VALIDATION_FAILED", {
+        message: `'${plan.id}' reads {{input}} but the run was given no input`,
+        details: { issues: [{ path: "input", message: "required" }] },
+      });
+    }
     const runId = request.runId ?? randomUUID();
     const store = this.deps.store;
     const lease = await store.acquireLease(runLeaseKey(runId), this.instanceId, this.leaseTtlMs);
