@@ -1,7 +1,24 @@
+import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
-import type { Logger, RuntimeConfig, StateStore } from "@aria/core-types";
+import os from "node:os";
+import path from "node:path";
+import type {
+  Logger,
+  RegisteredTool,
+  RuntimeConfig,
+  StateStore,
+  ToolExecutionContext,
+} from "@aria/core-types";
 import { MemoryStateStore } from "@aria/engines";
 import { createLlmHandler, type LlmHandler } from "@aria/llm";
+import { type BundleStore, bundleLimitsFrom, openBundleStore, packBundle } from "@aria/pkg-store";
+import {
+  createContainerManager,
+  createContainerToolExecutor,
+  DockerContainerBackend,
+  type QuiltContainerManager,
+} from "@aria/quilt-client";
+import { createRegistries, createSecurityPolicy, type Registries } from "@aria/registry";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
 import { type AppEnv, createApp } from "./app.ts";
@@ -9,7 +26,7 @@ import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
 import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { dockerCheck, type ReadinessCheck } from "./readiness.ts";
+import type { ReadinessCheck } from "./readiness.ts";
 import { RedisAuditLog } from "./redis/audit.ts";
 import { connectRedis, waitReady } from "./redis/connection.ts";
 import { RedisCounterStore } from "./redis/counters.ts";
@@ -32,6 +49,10 @@ export interface Runtime {
   store: StateStore;
   llm: LlmHandler;
   redis: Redis | undefined;
+  instanceId: string;
+  containers: QuiltContainerManager | undefined;
+  bundles: BundleStore;
+  registries: Registries;
   closeables: Closeable[];
   close(): Promise<void>;
 }
@@ -97,7 +118,99 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
   }
   closeables.push({ name: "store", close: () => store.close() });
 
-  checks.push(dockerCheck(config.dockerHost, config.features.containers));
+  // Instance identity: with Redis, a per-process id kept alive by a heartbeat in the store (the
+  // reaper of another replica removes our containers only once it has expired); in memory, an id
+  // derived from the data directory, so a restart reaps what the previous process left behind.
+  const dataDir = path.resolve(config.dataDir);
+  const instanceId = redis
+    ? `${os.hostname().slice(0, 20)}-${randomBytes(4).toString("hex")}`
+    : `dir-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`;
+  if (redis) {
+    const beat = () => store.setValue("instances", instanceId, String(Date.now()), 30_000);
+    await beat();
+    const timer = setInterval(() => {
+      beat().catch((error: unknown) => logger.warn({ err: error }, "instance heartbeat failed"));
+    }, 10_000);
+    timer.unref();
+    closeables.push({
+      name: "heartbeat",
+      close: async () => {
+        clearInterval(timer);
+        await store.deleteValue("instances", instanceId).catch(() => undefined);
+      },
+    });
+  }
+
+  // Containers: hardened workloads on the Docker engine, when the feature is on.
+  let containers: QuiltContainerManager | undefined;
+  if (config.features.containers) {
+    const manager = createContainerManager({
+      backend: new DockerContainerBackend(config.dockerHost ? { host: config.dockerHost } : {}),
+      instanceId,
+      stateDir: path.join(
+        os.tmpdir(),
+        `aria-q-${createHash("sha256").update(`${dataDir}:${instanceId}`).digest("hex").slice(0, 10)}`,
+      ),
+      toolImage: config.toolImage,
+      limits: { maxConcurrent: config.limits.maxConcurrentContainers },
+      isInstanceAlive: async (id) =>
+        redis !== undefined && (await store.getValue("instances", id)) !== undefined,
+      onAudit: (entry) => {
+        void audit
+          .record({
+            actor: `instance:${instanceId}`,
+            action: entry.action,
+            target: entry.container ?? entry.image ?? "",
+            outcome: entry.outcome === "refused" ? "failure" : "success",
+            details: { ...entry },
+          })
+          .catch(() => undefined);
+      },
+      logger: logger.child({ component: "containers" }),
+    });
+    containers = manager;
+    closeables.push({ name: "containers", close: () => manager.close() });
+    try {
+      const report = await manager.start();
+      if (report.removed.length > 0)
+        logger.info(
+          { removed: report.removed.length },
+          "removed containers left by an earlier instance",
+        );
+    } catch (error) {
+      logger.warn(
+        { err: { message: (error as Error).message } },
+        "container engine not reachable at start; container steps will fail until it is",
+      );
+    }
+    checks.push({
+      name: "containerEngine",
+      required: false,
+      check: async () => {
+        try {
+          await manager.ping();
+          const image = await manager.checkImage();
+          return image.present
+            ? { status: "up", image: config.toolImage, ...manager.metrics() }
+            : {
+                status: "degraded",
+                detail: `tool image ${config.toolImage} is missing: run deploy/tool-runner/build-local.sh`,
+              };
+        } catch (error) {
+          return {
+            status: "down",
+            detail: `${(error as Error).message}; start dockerd or set DOCKER_HOST`,
+          };
+        }
+      },
+    });
+  } else {
+    checks.push({
+      name: "containerEngine",
+      required: false,
+      check: async () => ({ status: "disabled", detail: "features.containers is off" }),
+    });
+  }
 
   // LLM: one handler over the configured providers; usage feeds metrics.
   const llm = createLlmHandler({
@@ -141,6 +254,73 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     });
   }
 
+  // Bundles: the content-addressed store under the data directory, and the registries fed by it.
+  const bundles = await openBundleStore({
+    dataDir,
+    limits: bundleLimitsFrom(config.limits),
+    logger: logger.child({ component: "bundles" }),
+  });
+  closeables.push({ name: "bundles", close: () => bundles.close() });
+  const manager = containers;
+  const quiltExecutor = manager
+    ? createContainerToolExecutor({
+        manager,
+        resolveBundle: async (b) => ({
+          dir: await bundles.unpackedDir(b.name, b.version),
+          entry: "dist/index.js",
+        }),
+      })
+    : undefined;
+  const containerExecutor = quiltExecutor
+    ? {
+        executeTool: (request: {
+          tool: RegisteredTool;
+          input: unknown;
+          context: ToolExecutionContext;
+        }) => quiltExecutor.execute(request.tool, request.input, request.context),
+      }
+    : undefined;
+  const registries = createRegistries({
+    builtins: { llm },
+    ...(containerExecutor ? { containerExecutor } : {}),
+    policy: createSecurityPolicy({ maxLevel: "limited" }),
+    logger: logger.child({ component: "registry" }),
+  });
+  closeables.push({ name: "registries", close: async () => registries.close() });
+  if (config.examplesDir) {
+    const examplesDir = path.resolve(config.examplesDir);
+    const fs = await import("node:fs/promises");
+    const dirs = (await fs.readdir(examplesDir, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(examplesDir, d.name));
+    const packed = [];
+    for (const dir of dirs) {
+      try {
+        await fs.access(path.join(dir, "package.json"));
+        packed.push(await packBundle(dir, { write: false }));
+      } catch (error) {
+        logger.warn(
+          { dir, err: { message: (error as Error).message } },
+          "example bundle not packed",
+        );
+      }
+    }
+    const result = await bundles.installMany(packed.map((p) => p.bytes));
+    for (const failure of result.failed ?? [])
+      logger.warn({ failure }, "example bundle not installed");
+  }
+  const registered = await registries.registerInstalled(bundles);
+  for (const failure of registered.failed)
+    logger.warn({ failure }, "installed bundle not registered");
+  logger.info(
+    {
+      bundles: registered.registered.length,
+      tools: registries.tools.list().length,
+      agents: registries.agents.listAgents().length,
+    },
+    "bundles registered",
+  );
+
   logger.info({ config: describeConfig(config) }, "configuration loaded");
   await audit.record({
     actor: "runtime",
@@ -171,6 +351,10 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     store,
     llm,
     redis,
+    instanceId,
+    containers,
+    bundles,
+    registries,
     closeables,
     async close() {
       if (closed) return;
