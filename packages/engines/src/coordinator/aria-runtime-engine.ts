@@ -11,6 +11,7 @@ import type {
   LlmClient,
   Logger,
   PipelineManifest,
+  RunEvent,
   RunEventType,
   RunOptions,
   RunState,
@@ -1098,13 +1099,14 @@ export class AriaRuntimeEngine implements PipelineRunner {
       }
     }
     try {
+      // `stepId` may be undefined: JSON leaves it out (no spread of a temporary object per event).
       await this.deps.store.appendEvent(runId, {
         runId,
         type,
         at: iso(this.clock.now()),
-        ...(stepId !== undefined ? { stepId } : {}),
+        stepId,
         data,
-      });
+      } as Omit<RunEvent, "seq">);
     } catch (error) {
       this.deps.logger?.warn(
         { runId, type, err: String(error) },
