@@ -421,6 +421,19 @@ describe("events, metrics, checkpoints", () => {
     expect(engine.metrics().stepDurationMsByType.tool?.count).toBe(2);
   });
 
+  it("publishes events for other layers into the same log", async () => {
+    const { engine, store, sink } = setup(new TestTools());
+    await engine.publish("run-x", "plan.created", { steps: 3 });
+    await engine.publish("run-x", "reflection", { action: "retry" }, "s2");
+    expect(sink.types()).toEqual(["plan.created", "reflection:s2"]);
+    expect((await store.readEvents("run-x")).map((e) => [e.seq, e.type, e.stepId, e.data])).toEqual(
+      [
+        [1, "plan.created", undefined, { steps: 3 }],
+        [2, "reflection", "s2", { action: "retry" }],
+      ],
+    );
+  });
+
   it("emits step.failed and run.failed with the error", async () => {
     const tools = new TestTools().add("fail", () => {
       throw new AriaError("TOOL_EXECUTION_FAILED", { message: "nope", retryable: false });

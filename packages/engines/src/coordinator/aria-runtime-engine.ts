@@ -418,6 +418,20 @@ export class AriaRuntimeEngine implements PipelineRunner {
     return readRunView(this.deps.store, runId);
   }
 
+  /**
+   * Records an event of a run the way the engine's own are recorded: to the EventSink and the
+   * store's event log (for the intelligence layer's `plan.created`, `reflection`, `plan.adapted`,
+   * `llm.usage`, approvals...).
+   */
+  publish(
+    runId: string,
+    type: RunEventType,
+    data: Record<string, unknown> = {},
+    stepId?: string,
+  ): Promise<void> {
+    return this.emit(runId, type, stepId, data);
+  }
+
   /** Counters and durations of this engine. */
   metrics(): EngineMetricsSnapshot {
     const snapshot = this.metricsData.snapshot();
