@@ -9,7 +9,7 @@ import type {
   StateStore,
   ToolExecutionContext,
 } from "@aria/core-types";
-import { MemoryStateStore } from "@aria/engines";
+import { AriaRuntimeEngine, MemoryStateStore } from "@aria/engines";
 import { createLlmHandler, type LlmHandler } from "@aria/llm";
 import { type BundleStore, bundleLimitsFrom, openBundleStore, packBundle } from "@aria/pkg-store";
 import {
@@ -18,9 +18,16 @@ import {
   DockerContainerBackend,
   type QuiltContainerManager,
 } from "@aria/quilt-client";
-import { createRegistries, createSecurityPolicy, type Registries } from "@aria/registry";
+import {
+  createRegistries,
+  createSecurityPolicy,
+  type Registries,
+  SchemaValidator,
+} from "@aria/registry";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
+import { LocalEventNotifier } from "./api/sse.ts";
+import { createV1 } from "./api/v1.ts";
 import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
@@ -31,6 +38,7 @@ import { RedisAuditLog } from "./redis/audit.ts";
 import { connectRedis, waitReady } from "./redis/connection.ts";
 import { RedisCounterStore } from "./redis/counters.ts";
 import { RedisStateStore } from "./redis/state-store.ts";
+import { LocalRunDispatcher, RunService } from "./runs/run-service.ts";
 
 const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -53,6 +61,8 @@ export interface Runtime {
   containers: QuiltContainerManager | undefined;
   bundles: BundleStore;
   registries: Registries;
+  engine: AriaRuntimeEngine;
+  runs: RunService;
   closeables: Closeable[];
   close(): Promise<void>;
 }
@@ -321,6 +331,76 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     "bundles registered",
   );
 
+  // Engines: the coordinator over the registries, the LLM, containers and the state store.
+  const notifier = new LocalEventNotifier();
+  const validator = new SchemaValidator();
+  const engine = new AriaRuntimeEngine({
+    tools: registries.tools,
+    agents: registries.agents,
+    store,
+    llm,
+    ...(containers ? { containers } : {}),
+    events: {
+      emit: (runId, type, data) => {
+        if (type === "step.completed" || type === "step.failed") {
+          const stepType = typeof data?.type === "string" ? data.type : "unknown";
+          metrics.steps.inc({
+            type: stepType,
+            status: type === "step.completed" ? "succeeded" : "failed",
+          });
+          if (typeof data?.durationMs === "number")
+            metrics.stepDuration.observe({ type: stepType }, data.durationMs / 1000);
+        }
+        // The engine appends the event to the store right after this call; wake readers then.
+        setImmediate(() => notifier.notify(runId));
+      },
+    },
+    validateInput: (schema, input, pipeline) =>
+      validator.assert(schema, input, "VALIDATION_FAILED", `input of pipeline '${pipeline}'`, {
+        component: "runs",
+        pipeline,
+      }),
+    logger: logger.child({ component: "engine" }),
+    config: {
+      instanceId,
+      maxParallel: config.features.parallelSteps ? config.limits.maxParallelSteps : 1,
+      maxSteps: config.limits.maxSteps,
+      memoryLimitBytes: config.limits.workingMemoryBytes,
+    },
+  });
+  closeables.push({ name: "engine", close: () => engine.close() });
+  const runs = new RunService({
+    store,
+    engine,
+    agents: registries.agents,
+    notifier,
+    audit,
+    metrics,
+    logger: logger.child({ component: "runs" }),
+    dataDir,
+    applyDefaults: (schema, value) => validator.applyDefaults(schema, value),
+  });
+  const dispatcher = new LocalRunDispatcher({
+    service: runs,
+    concurrency: Math.max(4, config.limits.maxParallelSteps * 4),
+    logger,
+  });
+  runs.setDispatcher(dispatcher);
+  closeables.push({ name: "dispatcher", close: () => dispatcher.close() });
+  const v1 = createV1({
+    bundles,
+    registries,
+    runs,
+    store,
+    notifier,
+    audit,
+    limits: {
+      requestBodyBytes: config.limits.requestBodyBytes,
+      bundleArchiveBytes: config.limits.bundleArchiveBytes,
+    },
+    dataDir,
+  });
+
   logger.info({ config: describeConfig(config) }, "configuration loaded");
   await audit.record({
     actor: "runtime",
@@ -339,6 +419,7 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     apiKeys: config.apiKeys,
     counters,
     rateLimitPerMinute: config.limits.rateLimitPerMinute,
+    routes: [{ path: "/v1", app: v1 }],
   });
 
   let closed = false;
@@ -355,6 +436,8 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     containers,
     bundles,
     registries,
+    engine,
+    runs,
     closeables,
     async close() {
       if (closed) return;

@@ -1,5 +1,10 @@
-const SECRET_KEY =
-  /(api[-_]?key|secret|password|passwd|token|authorization|cookie|credential|private[-_]?key|signing[-_]?key)/i;
+/**
+ * Keys whose values are secrets: the whole key (ignoring case, `-` and `_`) is one of these words or
+ * ends with one. Counting words such as `inputTokens` or `maxTokens` are not secrets.
+ */
+const SECRET_WORDS =
+  /(?:apikey|secret|password|passwd|authorization|cookie|credentials?|privatekey|signingkey|accesstoken|refreshtoken|authtoken|bearertoken|icctoken|sessiontoken|clientsecret)$|^token$/;
+const isSecretKey = (key: string) => SECRET_WORDS.test(key.toLowerCase().replace(/[-_]/g, ""));
 
 /** Text patterns that look like credentials: provider keys, bearer tokens, JWT-like strings. */
 const SECRET_PATTERNS: RegExp[] = [
@@ -39,7 +44,7 @@ export function redact(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value).slice(0, 100)) {
     out[key] =
-      SECRET_KEY.test(key) && v !== undefined && v !== null && typeof v !== "boolean"
+      isSecretKey(key) && v !== undefined && v !== null && typeof v !== "boolean"
         ? REDACTED
         : redact(v, depth + 1);
   }

@@ -236,9 +236,41 @@ describe("docs/troubleshooting.md", () => {
   it("has one entry per error code (regenerate with pnpm docs:errors)", async () => {
     const fs = await import("node:fs");
     const path = await import("node:path");
-    const page = fs.readFileSync(path.resolve(import.meta.dirname, "../../../docs/troubleshooting.md"), "utf8");
+    const page = fs.readFileSync(
+      path.resolve(import.meta.dirname, "../../../docs/troubleshooting.md"),
+      "utf8",
+    );
     for (const code of ERROR_CODES) {
       expect(page).toContain(`## ${code}\n\n${ERROR_CATALOG[code].guidance}`);
     }
+  });
+});
+
+describe("redaction keeps counters", () => {
+  it("redacts secret keys but not token counts", async () => {
+    const { redact } = await import("@aria/errors");
+    expect(
+      redact({
+        inputTokens: 5,
+        maxTokens: 10,
+        totalTokens: 15,
+        token: "abc",
+        accessToken: "x",
+        ICC_TOKEN: "y",
+        api_key: "z",
+        OPENAI_API_KEY: "k",
+        clientSecret: "s",
+      }),
+    ).toEqual({
+      inputTokens: 5,
+      maxTokens: 10,
+      totalTokens: 15,
+      token: REDACTED,
+      accessToken: REDACTED,
+      ICC_TOKEN: REDACTED,
+      api_key: REDACTED,
+      OPENAI_API_KEY: REDACTED,
+      clientSecret: REDACTED,
+    });
   });
 });

@@ -25,6 +25,8 @@ export class SchemaValidator {
   private readonly ajv: Ajv2020;
   private readonly cache = new WeakMap<object, ValidateFunction>();
   private readonly byText = new Map<string, ValidateFunction>();
+  private readonly defaults = new Map<string, ValidateFunction>();
+  private defaultsAjv: Ajv2020 | undefined;
 
   constructor() {
     this.ajv = new Ajv2020({
@@ -52,6 +54,31 @@ export class SchemaValidator {
       this.cache.set(schema, validate);
     }
     return validate;
+  }
+
+  /**
+   * A copy of `value` with the schema's `default`s filled in (the input is not mutated). Pipelines
+   * rely on it: `z.string().default(...)` in a bundle becomes a JSON Schema default that the
+   * runtime must apply before `{{input.x}}` resolves.
+   */
+  applyDefaults(schema: JsonSchema, value: unknown): unknown {
+    if (value === null || typeof value !== "object") return value;
+    const { $schema: _dialect, ...rest } = schema as Record<string, unknown>;
+    const key = JSON.stringify(rest);
+    let fill = this.defaults.get(key);
+    if (!fill) {
+      this.defaultsAjv ??= new Ajv2020({
+        allErrors: true,
+        strict: false,
+        validateFormats: false,
+        useDefaults: true,
+      });
+      fill = this.defaultsAjv.compile(rest);
+      this.defaults.set(key, fill);
+    }
+    const copy = structuredClone(value);
+    fill(copy);
+    return copy;
   }
 
   /** Checks that a schema compiles; throws a plain error naming the problem otherwise. */

@@ -1,0 +1,285 @@
+import type { RunState, StateStore, ToolExecutionContext } from "@aria/core-types";
+import { AriaError } from "@aria/errors";
+import type { BundleStore } from "@aria/pkg-store";
+import type { Registries } from "@aria/registry";
+import { Hono } from "hono";
+import type { AppEnv } from "../app.ts";
+import type { AuditLog } from "../audit.ts";
+import { jsonBody, readBody } from "../http/body.ts";
+import type { RunService } from "../runs/run-service.ts";
+import { RunSubmitSchema, ToolInvokeSchema } from "./schemas.ts";
+import { type EventNotifier, streamRunEvents } from "./sse.ts";
+
+export interface V1Deps {
+  bundles: BundleStore;
+  registries: Registries;
+  runs: RunService;
+  store: StateStore;
+  notifier: EventNotifier;
+  audit: AuditLog;
+  limits: { requestBodyBytes: number; bundleArchiveBytes: number };
+  dataDir: string;
+}
+
+function bundleView(b: {
+  name: string;
+  version: string;
+  digest: string;
+  installedAt: string;
+  manifest: {
+    description: string;
+    tools: { name: string }[];
+    agents: { name: string }[];
+    teams: { name: string }[];
+    pipelines: { name: string }[];
+  };
+}) {
+  return {
+    name: b.name,
+    version: b.version,
+    digest: b.digest,
+    installedAt: b.installedAt,
+    description: b.manifest.description,
+    tools: b.manifest.tools.map((t) => t.name),
+    agents: b.manifest.agents.map((a) => a.name),
+    teams: b.manifest.teams.map((t) => t.name),
+    pipelines: b.manifest.pipelines.map((p) => p.name),
+  };
+}
+
+/** What a run answers with: the contract's fields (contracts §3). */
+export function runView(run: RunState) {
+  return {
+    id: run.id,
+    status: run.status,
+    target: run.target,
+    ...(run.task !== undefined ? { task: run.task } : {}),
+    ...(run.sessionId !== undefined ? { sessionId: run.sessionId } : {}),
+    plan: run.plan ?? null,
+    steps: run.steps,
+    result: run.result ?? null,
+    error: run.error ?? null,
+    metrics: run.metrics,
+    cost: run.cost,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+  };
+}
+
+/** The `/v1` API (contracts §3). Every body is validated; every error is the JSON envelope. */
+export function createV1(deps: V1Deps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const principal = (c: { get: (k: "principal") => string }) => c.get("principal") ?? "anonymous";
+
+  // ---- bundles
+  app.post("/bundles", async (c) => {
+    const started = Date.now();
+    const bytes = await readBody(c, deps.limits.bundleArchiveBytes);
+    if (bytes.byteLength === 0) {
+      throw new AriaError("VALIDATION_FAILED", {
+        message: "The body must be the .aria file's bytes (application/octet-stream)",
+      });
+    }
+    try {
+      const installed = await deps.bundles.install(bytes);
+      const dir = await deps.bundles.unpackedDir(installed.bundle.name, installed.bundle.version);
+      const registered = await deps.registries.registerBundle(installed.bundle, dir);
+      await deps.audit.record({
+        actor: principal(c),
+        action: "bundle.install",
+        target: `${installed.bundle.name}@${installed.bundle.version}`,
+        outcome: "success",
+        durationMs: Date.now() - started,
+        details: { digest: installed.bundle.digest },
+      });
+      return c.json(
+        {
+          digest: registered.digest,
+          name: registered.name,
+          version: registered.version,
+          tools: registered.tools,
+          agents: registered.agents,
+          teams: registered.teams,
+          pipelines: registered.pipelines,
+          created: installed.created,
+        },
+        installed.created ? 201 : 200,
+      );
+    } catch (error) {
+      await deps.audit.record({
+        actor: principal(c),
+        action: "bundle.install",
+        outcome: "failure",
+        durationMs: Date.now() - started,
+        details: { code: AriaError.is(error) ? error.code : "INTERNAL_ERROR" },
+      });
+      throw error;
+    }
+  });
+  app.get("/bundles", (c) => c.json({ bundles: deps.bundles.list().map(bundleView) }));
+  app.get("/bundles/:name", (c) => {
+    const name = c.req.param("name");
+    const versions = deps.bundles.list().filter((b) => b.name === name);
+    if (versions.length === 0)
+      throw new AriaError("BUNDLE_NOT_FOUND", {
+        message: `No bundle named '${name}' is installed`,
+      });
+    return c.json({ name, versions: versions.map(bundleView) });
+  });
+  app.delete("/bundles/:name/:version", async (c) => {
+    const { name, version } = c.req.param();
+    try {
+      await deps.bundles.uninstall(name, version);
+      deps.registries.unregisterBundle(name, version);
+      await deps.audit.record({
+        actor: principal(c),
+        action: "bundle.uninstall",
+        target: `${name}@${version}`,
+        outcome: "success",
+      });
+      return c.json({ name, version, uninstalled: true });
+    } catch (error) {
+      await deps.audit.record({
+        actor: principal(c),
+        action: "bundle.uninstall",
+        target: `${name}@${version}`,
+        outcome: "failure",
+      });
+      throw error;
+    }
+  });
+
+  // ---- registries
+  app.get("/tools", (c) =>
+    c.json({
+      tools: deps.registries.tools.list().map((t) => ({
+        id: t.id,
+        name: t.name,
+        bundle: t.bundle ?? null,
+        description: t.description,
+        inputSchema: t.inputSchema,
+        outputSchema: t.outputSchema ?? null,
+        execution: t.execution,
+        securityLevel: t.securityLevel,
+        needsApproval: t.needsApproval ?? false,
+      })),
+    }),
+  );
+  app.get("/agents", (c) => c.json({ agents: deps.registries.agents.listAgents() }));
+  app.get("/teams", (c) => c.json({ teams: deps.registries.agents.listTeams() }));
+  app.get("/pipelines", (c) => c.json({ pipelines: deps.registries.agents.listPipelines() }));
+
+  app.post("/tools/:name/invoke", async (c) => {
+    const name = decodeURIComponent(c.req.param("name"));
+    const body = await jsonBody(c, ToolInvokeSchema, deps.limits.requestBodyBytes);
+    const tool = deps.registries.tools.resolve(name);
+    const controller = new AbortController();
+    const timeoutMs = body.timeoutMs ?? tool.resources?.timeoutMs ?? 60_000;
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new AriaError("TOOL_TIMEOUT", {
+            message: `Tool '${tool.id}' did not finish within ${timeoutMs} ms`,
+          }),
+        ),
+      timeoutMs,
+    );
+    c.req.raw.signal.addEventListener("abort", () => controller.abort());
+    const invocationId = `invoke_${crypto.randomUUID()}`;
+    const context: ToolExecutionContext = {
+      runId: invocationId,
+      stepId: "invoke",
+      attempt: 1,
+      idempotencyKey: `${invocationId}:invoke`,
+      signal: controller.signal,
+      workspaceDir: `${deps.dataDir}/workspaces/${invocationId}`,
+    };
+    const started = performance.now();
+    try {
+      const output = await deps.registries.tools.execute(tool.id, body.input, context);
+      const durationMs = performance.now() - started;
+      await deps.audit.record({
+        actor: principal(c),
+        action: "tool.invoke",
+        target: tool.id,
+        outcome: "success",
+        durationMs,
+      });
+      return c.json({ success: true, output, metrics: { durationMs } });
+    } catch (error) {
+      const durationMs = performance.now() - started;
+      await deps.audit.record({
+        actor: principal(c),
+        action: "tool.invoke",
+        target: tool.id,
+        outcome: "failure",
+        durationMs,
+      });
+      const aria = AriaError.is(error) ? error : null;
+      // Input that fails validation is the caller's fault: answer with the error status.
+      if (!aria || aria.code === "VALIDATION_FAILED" || aria.code === "TOOL_FORBIDDEN") throw error;
+      return c.json(
+        { success: false, output: null, error: aria.toBody(), metrics: { durationMs } },
+        200,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+
+  // ---- runs
+  app.post("/runs", async (c) => {
+    const body = await jsonBody(c, RunSubmitSchema, deps.limits.requestBodyBytes);
+    const kind =
+      body.agent !== undefined ? "agent" : body.pipeline !== undefined ? "pipeline" : "team";
+    const name = (body.agent ?? body.pipeline ?? body.team)!;
+    const submission = await deps.runs.submit({
+      target: { kind, name },
+      ...(body.task !== undefined ? { task: body.task } : {}),
+      ...(body.input !== undefined ? { input: body.input } : {}),
+      ...(body.sessionId !== undefined ? { sessionId: body.sessionId } : {}),
+      ...(body.options !== undefined ? { options: body.options } : {}),
+      submittedBy: principal(c),
+    });
+    if (c.req.query("wait") === "true") {
+      const timeoutMs = Math.min(body.options?.timeoutMs ?? 300_000, 3_600_000);
+      const run = await deps.runs.waitFor(submission.runId, timeoutMs);
+      if (run) return c.json({ runId: run.id, ...runView(run) }, 200);
+    }
+    return c.json({ runId: submission.runId, status: "queued" }, 202);
+  });
+  app.get("/runs", async (c) => {
+    const limit = Math.min(500, Math.max(1, Number(c.req.query("limit") ?? 50) || 50));
+    const status = c.req.query("status");
+    const runs = await deps.runs.list({ limit, ...(status ? { status } : {}) });
+    return c.json({
+      runs: runs.map((r) => ({
+        id: r.id,
+        status: r.status,
+        target: r.target,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        durationMs: r.metrics.durationMs,
+        cost: r.cost,
+      })),
+    });
+  });
+  app.get("/runs/:id", async (c) => {
+    const run = await deps.runs.get(c.req.param("id"));
+    if (!run)
+      throw new AriaError("RUN_NOT_FOUND", { message: `No run with id ${c.req.param("id")}` });
+    return c.json(runView(run));
+  });
+  app.get("/runs/:id/events", async (c) => {
+    const runId = c.req.param("id");
+    const run = await deps.runs.get(runId);
+    if (!run) throw new AriaError("RUN_NOT_FOUND", { message: `No run with id ${runId}` });
+    return streamRunEvents(c, { store: deps.store, notifier: deps.notifier, runId });
+  });
+  app.post("/runs/:id/cancel", async (c) => {
+    const run = await deps.runs.cancel(c.req.param("id"), principal(c));
+    return c.json(runView(run));
+  });
+
+  return app;
+}

@@ -1,0 +1,359 @@
+import { randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { AgentRegistry, Logger, RunOptions, RunState, StateStore } from "@aria/core-types";
+import type { AriaRuntimeEngine } from "@aria/engines";
+import { readRunView } from "@aria/engines";
+import { AriaError, toAriaError } from "@aria/errors";
+import type { EventNotifier } from "../api/sse.ts";
+import type { AuditLog } from "../audit.ts";
+import type { Metrics } from "../metrics.ts";
+
+/** What a client submits (`POST /v1/runs`), after validation. */
+export interface RunSubmission {
+  runId: string;
+  target: { kind: "agent" | "pipeline" | "team"; name: string };
+  task?: string;
+  input?: unknown;
+  sessionId?: string;
+  options?: RunOptions;
+  submittedAt: string;
+  submittedBy: string;
+  /** Set when the run was cancelled before a worker started it. */
+  cancelled?: boolean;
+}
+
+/** Hands submitted runs to whatever executes them: in-process, or a Redis queue with workers. */
+export interface RunDispatcher {
+  dispatch(submission: RunSubmission): Promise<void>;
+  /** Runs waiting for a worker. */
+  depth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const SUBMISSIONS = "submissions";
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+export interface RunServiceDeps {
+  store: StateStore;
+  engine: AriaRuntimeEngine;
+  agents: AgentRegistry;
+  notifier: EventNotifier;
+  audit: AuditLog;
+  metrics: Metrics;
+  logger: Logger;
+  dataDir: string;
+  /** Fills an input's JSON Schema defaults (a copy), before validation. */
+  applyDefaults?: (schema: Record<string, unknown>, value: unknown) => unknown;
+}
+
+/**
+ * Submits, executes, reads and cancels runs. A submission is persisted (as a `queued` record)
+ * before anything executes and before the answer acknowledges it; the engine creates the run's
+ * state when a worker starts it, and a run found already started is resumed from its checkpoints.
+ */
+export class RunService {
+  private readonly deps: RunServiceDeps;
+  private dispatcher: RunDispatcher | undefined;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(deps: RunServiceDeps) {
+    this.deps = deps;
+  }
+
+  setDispatcher(dispatcher: RunDispatcher): void {
+    this.dispatcher = dispatcher;
+  }
+
+  /** Validates the target, persists the submission and dispatches it. */
+  async submit(request: Omit<RunSubmission, "runId" | "submittedAt">): Promise<RunSubmission> {
+    const { kind, name } = request.target;
+    // Resolving now gives a 404 before anything is queued.
+    if (kind === "pipeline") this.deps.agents.getPipeline(name);
+    else if (kind === "agent") this.deps.agents.getAgent(name);
+    else this.deps.agents.getTeam(name);
+    const submission: RunSubmission = {
+      ...request,
+      runId: `run_${randomUUID()}`,
+      submittedAt: new Date().toISOString(),
+    };
+    await this.deps.store.setValue(SUBMISSIONS, submission.runId, JSON.stringify(submission));
+    await this.deps.audit.record({
+      actor: request.submittedBy,
+      action: "run.submit",
+      target: submission.runId,
+      outcome: "success",
+      details: { target: submission.target },
+    });
+    if (!this.dispatcher)
+      throw new AriaError("INTERNAL_ERROR", { message: "no run dispatcher configured" });
+    await this.dispatcher.dispatch(submission);
+    return submission;
+  }
+
+  /** Executes a submission in this process (called by the dispatcher or a queue worker). */
+  async execute(runId: string, signal?: AbortSignal): Promise<RunState | undefined> {
+    const submission = await this.submission(runId);
+    if (!submission)
+      throw new AriaError("RUN_NOT_FOUND", {
+        message: `No submission for run ${runId}`,
+        context: { runId },
+      });
+    if (submission.cancelled) return this.get(runId);
+    const existing = await this.deps.store.getRun(runId);
+    const workspaceDir = path.join(this.deps.dataDir, "workspaces", runId);
+    await fs.mkdir(workspaceDir, { recursive: true });
+    const started = Date.now();
+    this.deps.metrics.runsActive.inc();
+    try {
+      let result: { run: RunState };
+      if (existing) {
+        if (TERMINAL.has(existing.status)) return this.get(runId);
+        result = await this.deps.engine.resume(runId, {
+          workspaceDir,
+          ...(signal ? { signal } : {}),
+        });
+      } else {
+        const request = {
+          runId,
+          workspaceDir,
+          ...(submission.sessionId !== undefined ? { sessionId: submission.sessionId } : {}),
+          ...(submission.task !== undefined ? { task: submission.task } : {}),
+          ...(submission.options !== undefined ? { options: submission.options } : {}),
+          ...(signal ? { signal } : {}),
+        };
+        const { kind, name } = submission.target;
+        if (kind === "pipeline") {
+          const pipeline = this.deps.agents.getPipeline(name);
+          const input =
+            pipeline.inputSchema && this.deps.applyDefaults
+              ? this.deps.applyDefaults(pipeline.inputSchema, submission.input)
+              : submission.input;
+          result = await this.deps.engine.runPipeline(name, input, request);
+        } else {
+          const step =
+            kind === "agent"
+              ? {
+                  id: "agent",
+                  type: "agent",
+                  agent: name,
+                  params: {
+                    task: submission.task ?? "",
+                    ...(submission.input !== undefined ? { input: submission.input } : {}),
+                  },
+                }
+              : {
+                  id: "team",
+                  type: "team",
+                  team: name,
+                  params: {
+                    task: submission.task ?? "",
+                    ...(submission.input !== undefined ? { input: submission.input } : {}),
+                  },
+                };
+          result = await this.deps.engine.runPlan(
+            {
+              id: `${kind}:${name}`,
+              objective: submission.task ?? "",
+              steps: [step],
+              output: `{{steps.${step.id}.output}}`,
+            },
+            submission.input,
+            request,
+          );
+        }
+      }
+      this.deps.metrics.runs.inc({ kind: submission.target.kind, status: result.run.status });
+      this.deps.metrics.runDuration.observe(
+        { kind: submission.target.kind },
+        (Date.now() - started) / 1000,
+      );
+      return result.run;
+    } catch (error) {
+      const aria = toAriaError(error, "INTERNAL_ERROR", { runId });
+      this.deps.metrics.errors.inc({ code: aria.code });
+      // A run that never started (bad input, conflict) still ends, visibly.
+      if (!(await this.deps.store.getRun(runId)) && aria.code !== "RUN_CONFLICT") {
+        await this.deps.store.appendEvent(runId, {
+          runId,
+          type: "run.failed",
+          at: new Date().toISOString(),
+          data: { error: aria.toBody() },
+        });
+        await this.deps.store.setValue(
+          SUBMISSIONS,
+          runId,
+          JSON.stringify({ ...submission, failed: aria.toBody() }),
+        );
+        this.deps.metrics.runs.inc({ kind: submission.target.kind, status: "failed" });
+      }
+      if (aria.code === "RUN_CONFLICT") throw aria;
+      this.deps.logger.warn({ runId, code: aria.code, message: aria.message }, "run failed");
+      return this.get(runId);
+    } finally {
+      this.deps.metrics.runsActive.dec();
+      this.deps.notifier.notify(runId);
+      for (const wake of this.waiters.get(runId) ?? []) wake();
+    }
+  }
+
+  private async submission(
+    runId: string,
+  ): Promise<(RunSubmission & { failed?: RunState["error"] }) | undefined> {
+    const json = await this.deps.store.getValue(SUBMISSIONS, runId);
+    return json ? (JSON.parse(json) as RunSubmission & { failed?: RunState["error"] }) : undefined;
+  }
+
+  /** The run as `GET /v1/runs/:id` shows it (queued runs come from their submission). */
+  async get(runId: string): Promise<RunState | undefined> {
+    const view = await readRunView(this.deps.store, runId);
+    if (view) return view;
+    const submission = await this.submission(runId);
+    if (!submission) return undefined;
+    const status = submission.cancelled ? "cancelled" : submission.failed ? "failed" : "queued";
+    return {
+      id: runId,
+      status,
+      target: submission.target,
+      ...(submission.task !== undefined ? { task: submission.task } : {}),
+      ...(submission.input !== undefined ? { input: submission.input } : {}),
+      ...(submission.sessionId !== undefined ? { sessionId: submission.sessionId } : {}),
+      options: submission.options ?? {},
+      steps: [],
+      ...(submission.failed ? { error: submission.failed } : {}),
+      metrics: {
+        durationMs: 0,
+        attempts: 0,
+        retries: 0,
+        stepsTotal: 0,
+        stepsSucceeded: 0,
+        stepsFailed: 0,
+        stepsSkipped: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        costUsd: 0,
+      },
+      cost: { usd: 0, inputTokens: 0, outputTokens: 0 },
+      createdAt: submission.submittedAt,
+      updatedAt: submission.submittedAt,
+      version: 0,
+    };
+  }
+
+  async list(options: { limit?: number; status?: string } = {}): Promise<RunState[]> {
+    return this.deps.store.listRuns(options);
+  }
+
+  /** Resolves with the run once it has ended (or after `timeoutMs`, with its current state). */
+  async waitFor(runId: string, timeoutMs: number): Promise<RunState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = await this.get(runId);
+      if (!run || TERMINAL.has(run.status) || Date.now() >= deadline) return run;
+      await new Promise<void>((resolve) => {
+        const set = this.waiters.get(runId) ?? new Set();
+        this.waiters.set(runId, set);
+        const wake = () => {
+          set.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(500, Math.max(1, deadline - Date.now())));
+        set.add(wake);
+        const unsubscribe = this.deps.notifier.subscribe(runId, () => {
+          unsubscribe();
+          wake();
+        });
+      });
+    }
+  }
+
+  /** Cancels a queued or running run; its containers are stopped by the engine. */
+  async cancel(runId: string, actor: string): Promise<RunState> {
+    const run = await this.get(runId);
+    if (!run)
+      throw new AriaError("RUN_NOT_FOUND", {
+        message: `No run with id ${runId}`,
+        context: { runId },
+      });
+    if (TERMINAL.has(run.status)) {
+      throw new AriaError("RUN_CANCELLED", {
+        message: `Run ${runId} already ended (${run.status}); nothing to cancel`,
+        httpStatus: 409,
+        context: { runId },
+      });
+    }
+    if (run.status === "queued") {
+      const submission = await this.submission(runId);
+      if (submission)
+        await this.deps.store.setValue(
+          SUBMISSIONS,
+          runId,
+          JSON.stringify({ ...submission, cancelled: true }),
+        );
+      await this.deps.store.appendEvent(runId, {
+        runId,
+        type: "run.cancelled",
+        at: new Date().toISOString(),
+        data: { reason: "cancelled before it started" },
+      });
+    }
+    const local = this.deps.engine.cancel(runId, `cancelled by ${actor}`);
+    if (!local && run.status !== "queued")
+      await this.deps.store.setValue("cancel-requests", runId, actor, 3_600_000);
+    await this.deps.audit.record({
+      actor,
+      action: "run.cancel",
+      target: runId,
+      outcome: "success",
+    });
+    this.deps.notifier.notify(runId);
+    return (await this.waitFor(runId, 10_000)) ?? run;
+  }
+}
+
+/** Runs submissions in this process, at most `concurrency` at once, the rest waiting in order. */
+export class LocalRunDispatcher implements RunDispatcher {
+  private readonly queue: string[] = [];
+  private running = 0;
+  private closed = false;
+  private readonly controllers = new Map<string, AbortController>();
+  private readonly deps: { service: RunService; concurrency: number; logger: Logger };
+
+  constructor(deps: { service: RunService; concurrency: number; logger: Logger }) {
+    this.deps = deps;
+  }
+
+  async dispatch(submission: RunSubmission): Promise<void> {
+    this.queue.push(submission.runId);
+    this.pump();
+  }
+
+  async depth(): Promise<number> {
+    return this.queue.length;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.deps.concurrency && this.queue.length > 0) {
+      const runId = this.queue.shift()!;
+      this.running++;
+      const controller = new AbortController();
+      this.controllers.set(runId, controller);
+      this.deps.service
+        .execute(runId, controller.signal)
+        .catch((error: unknown) =>
+          this.deps.logger.error({ runId, err: error }, "run execution failed"),
+        )
+        .finally(() => {
+          this.running--;
+          this.controllers.delete(runId);
+          this.pump();
+        });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+  }
+}
