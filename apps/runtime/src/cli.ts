@@ -1,31 +1,236 @@
 #!/usr/bin/env node
-import { serveMain } from "./main.ts";
+import { parseArgs } from "node:util";
+import { AriaError } from "@aria/errors";
+import { bundleCommand } from "./cli/bundle.ts";
+import { ApiClient } from "./cli/client.ts";
+import { formatChecks, runDoctor } from "./cli/doctor.ts";
+import { Progress } from "./cli/progress.ts";
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { type ServeRole, serveMain } from "./main.ts";
+import { startServer } from "./server.ts";
 
 const USAGE = `Usage: aria <command> [options]
 
 Commands:
-  serve                 start the runtime server (ARIA_HOST, ARIA_PORT, ...)
-  help                  show this help
+  serve [--role api|worker|all]      start the runtime server (ARIA_HOST, ARIA_PORT, ...)
+  run --pipeline P --input JSON      run a pipeline and follow its steps
+  run --agent A "task"               run an agent on a task
+  run --team T "task"                run a team on a task
+  bundle pack|inspect|install|list|uninstall|gc|keygen   work with .aria bundles
+  tools                              list installed tools
+  runs                               list recent runs
+  doctor                             check Docker, the tool image, Redis and LLM providers
+  help                               show this help
 
-Exit status: 0 success, 1 failed run or start, 2 bad usage.`;
+Options: --json (machine-readable output), --server URL (default $ARIA_URL or
+http://ARIA_HOST:ARIA_PORT; without a reachable server, run/tools/runs start one in-process).
+Exit status: 0 success, 1 failed run or check, 2 bad usage.`;
 
-/** The `aria` command line. */
-export async function cliMain(argv: string[]): Promise<number> {
-  const [command, ..._rest] = argv;
-  switch (command) {
-    case "serve":
-      await serveMain();
-      return -1; // keeps running until a signal
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      process.stderr.write(`aria: unknown command '${command ?? ""}'\n\n${USAGE}\n`);
-      return 2;
+class UsageError extends Error {}
+
+type Out = { write(s: string): unknown; isTTY?: boolean };
+
+/** Finds a running server, or starts one in this process on a free port. */
+async function withClient<T>(
+  server: string | undefined,
+  fn: (client: ApiClient) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig();
+  const apiKey = process.env.ARIA_API_KEY ?? config.apiKeys[0];
+  const url =
+    server ??
+    process.env.ARIA_URL ??
+    `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
+  const remote = new ApiClient(url, apiKey);
+  if (server !== undefined || (await remote.reachable())) return fn(remote);
+  const logger = createLogger(process.env.LOG_LEVEL ?? "warn");
+  const local = await startServer({ ...config, port: 0, host: "127.0.0.1" }, logger);
+  try {
+    return await fn(new ApiClient(local.url, apiKey));
+  } finally {
+    await local.close();
   }
 }
 
-const code = await cliMain(process.argv.slice(2));
-if (code >= 0) process.exit(code);
+async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      pipeline: { type: "string" },
+      agent: { type: "string" },
+      team: { type: "string" },
+      input: { type: "string" },
+      session: { type: "string" },
+      "max-steps": { type: "string" },
+      server: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const targets = [values.pipeline, values.agent, values.team].filter(Boolean);
+  if (targets.length !== 1)
+    throw new UsageError("give exactly one of --pipeline, --agent or --team");
+  const task = positionals.join(" ").trim();
+  if ((values.agent || values.team) && !task)
+    throw new UsageError('an agent or team run needs a task: aria run --agent NAME "task"');
+  let input: unknown;
+  if (values.input !== undefined) {
+    try {
+      input = JSON.parse(values.input);
+    } catch (error) {
+      throw new UsageError(`--input is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const body = {
+    ...(values.pipeline ? { pipeline: values.pipeline } : {}),
+    ...(values.agent ? { agent: values.agent } : {}),
+    ...(values.team ? { team: values.team } : {}),
+    ...(task ? { task } : {}),
+    ...(input !== undefined ? { input } : {}),
+    ...(values.session ? { sessionId: values.session } : {}),
+    ...(values["max-steps"] ? { options: { maxSteps: Number(values["max-steps"]) } } : {}),
+  };
+  return withClient(values.server, async (client) => {
+    const { runId } = await client.request<{ runId: string }>("POST", "/v1/runs", body);
+    const progress = values.json ? undefined : new Progress(out as NodeJS.WritableStream);
+    progress?.line(`run ${runId}`);
+    await client.events(runId, (event) =>
+      progress?.event(event.type, event.data, (event.data as { stepId?: string }).stepId),
+    );
+    progress?.stop();
+    const run = await client.request<{
+      status: string;
+      result: unknown;
+      error: { code: string; message: string; userGuidance: string } | null;
+      metrics: { durationMs: number };
+      cost: { usd: number };
+    }>("GET", `/v1/runs/${encodeURIComponent(runId)}`);
+    if (values.json) out.write(`${JSON.stringify(run, null, 2)}\n`);
+    else if (run.status === "succeeded") {
+      out.write(
+        `✓ ${run.status} in ${(run.metrics.durationMs / 1000).toFixed(2)}s${run.cost.usd ? `, $${run.cost.usd.toFixed(4)}` : ""}\n`,
+      );
+      out.write(
+        `${typeof run.result === "string" ? run.result : JSON.stringify(run.result, null, 2)}\n`,
+      );
+    } else {
+      err.write(
+        `✗ ${run.status}${run.error ? `: ${run.error.code}: ${run.error.message}\n  ${run.error.userGuidance}` : ""}\n`,
+      );
+    }
+    return run.status === "succeeded" ? 0 : 1;
+  });
+}
+
+async function listCommand(kind: "tools" | "runs", argv: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: "boolean", default: false }, server: { type: "string" } },
+  });
+  return withClient(values.server, async (client) => {
+    if (kind === "tools") {
+      const { tools } = await client.request<{
+        tools: Array<{ id: string; description: string; execution: string }>;
+      }>("GET", "/v1/tools");
+      if (values.json) out.write(`${JSON.stringify(tools, null, 2)}\n`);
+      else
+        for (const t of tools)
+          out.write(`${t.id.padEnd(40)} ${t.execution.padEnd(10)} ${t.description}\n`);
+    } else {
+      const { runs } = await client.request<{
+        runs: Array<{
+          id: string;
+          status: string;
+          target: { kind: string; name?: string };
+          createdAt: string;
+          durationMs: number;
+        }>;
+      }>("GET", "/v1/runs");
+      if (values.json) out.write(`${JSON.stringify(runs, null, 2)}\n`);
+      else
+        for (const r of runs)
+          out.write(
+            `${r.id}  ${r.status.padEnd(10)} ${`${r.target.kind}:${r.target.name ?? ""}`.padEnd(30)} ${r.createdAt}  ${(r.durationMs / 1000).toFixed(2)}s\n`,
+          );
+    }
+    return 0;
+  });
+}
+
+/** The `aria` command line. Returns the exit status (-1: keep running, e.g. `serve`). */
+export async function cliMain(
+  argv: string[],
+  out: Out = process.stdout,
+  err: Out = process.stderr,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "serve": {
+        const { values } = parseArgs({
+          args: rest,
+          options: { role: { type: "string", default: "all" } },
+        });
+        if (!["api", "worker", "all"].includes(values.role))
+          throw new UsageError("--role is api, worker or all");
+        await serveMain(process.env, values.role as ServeRole);
+        return -1;
+      }
+      case "run":
+        return await runCommand(rest, out, err);
+      case "bundle": {
+        const config = loadConfig();
+        return await bundleCommand(rest, out, {
+          dataDir: config.dataDir,
+          limits: config.limits,
+          err,
+        });
+      }
+      case "tools":
+      case "runs":
+        return await listCommand(command, rest, out);
+      case "doctor": {
+        const { values } = parseArgs({
+          args: rest,
+          options: { json: { type: "boolean", default: false } },
+        });
+        const checks = await runDoctor(loadConfig());
+        out.write(
+          values.json ? `${JSON.stringify(checks, null, 2)}\n` : `${formatChecks(checks)}\n`,
+        );
+        return checks.some((c) => c.status === "fail") ? 1 : 0;
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        out.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      (error as { code?: string }).code?.startsWith?.("ERR_PARSE_ARGS")
+    ) {
+      err.write(`aria: ${(error as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (AriaError.is(error)) {
+      err.write(`aria: ${error.code}: ${error.message}\n  ${error.userGuidance}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (
+  import.meta.url === `file://${process.argv[1]}` ||
+  process.argv[1]?.endsWith("/cli.js") ||
+  process.argv[1]?.endsWith("/cli.ts")
+) {
+  const code = await cliMain(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+}

@@ -26,7 +26,7 @@ import {
 } from "@aria/registry";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
-import { LocalEventNotifier } from "./api/sse.ts";
+import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
 import { createV1 } from "./api/v1.ts";
 import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
@@ -38,7 +38,8 @@ import { RedisAuditLog } from "./redis/audit.ts";
 import { connectRedis, waitReady } from "./redis/connection.ts";
 import { RedisCounterStore } from "./redis/counters.ts";
 import { RedisStateStore } from "./redis/state-store.ts";
-import { LocalRunDispatcher, RunService } from "./runs/run-service.ts";
+import { QueueRunDispatcher, RedisEventNotifier, RunWorker } from "./runs/queue.ts";
+import { LocalRunDispatcher, type RunDispatcher, RunService } from "./runs/run-service.ts";
 
 const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -71,7 +72,17 @@ export interface Runtime {
  * The composition root: the only place that builds concrete collaborators and wires them together
  * (config → clients → stores and registries → engines → HTTP apps). Later layers add themselves here.
  */
-export async function composeRuntime(config: RuntimeConfig, logger: Logger): Promise<Runtime> {
+export interface ComposeOptions {
+  /** `api` serves HTTP and enqueues runs, `worker` executes them, `all` (default) does both. */
+  role?: "api" | "worker" | "all";
+}
+
+export async function composeRuntime(
+  config: RuntimeConfig,
+  logger: Logger,
+  options: ComposeOptions = {},
+): Promise<Runtime> {
+  const role = options.role ?? "all";
   const closeables: Closeable[] = [];
   const checks: ReadinessCheck[] = [];
   const metrics = createMetrics();
@@ -332,7 +343,14 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
   );
 
   // Engines: the coordinator over the registries, the LLM, containers and the state store.
-  const notifier = new LocalEventNotifier();
+  let notifier: EventNotifier;
+  if (config.redisUrl) {
+    const redisNotifier = new RedisEventNotifier({ redisUrl: config.redisUrl });
+    closeables.push({ name: "event-notifier", close: () => redisNotifier.close() });
+    notifier = redisNotifier;
+  } else {
+    notifier = new LocalEventNotifier();
+  }
   const validator = new SchemaValidator();
   const engine = new AriaRuntimeEngine({
     tools: registries.tools,
@@ -366,6 +384,7 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
       maxParallel: config.features.parallelSteps ? config.limits.maxParallelSteps : 1,
       maxSteps: config.limits.maxSteps,
       memoryLimitBytes: config.limits.workingMemoryBytes,
+      leaseTtlMs: config.limits.runLeaseMs,
     },
   });
   closeables.push({ name: "engine", close: () => engine.close() });
@@ -380,13 +399,43 @@ export async function composeRuntime(config: RuntimeConfig, logger: Logger): Pro
     dataDir,
     applyDefaults: (schema, value) => validator.applyDefaults(schema, value),
   });
-  const dispatcher = new LocalRunDispatcher({
-    service: runs,
-    concurrency: Math.max(4, config.limits.maxParallelSteps * 4),
-    logger,
-  });
+  // Runs: through the Redis queue to any worker when Redis is configured, in this process otherwise.
+  let dispatcher: RunDispatcher;
+  if (config.redisUrl) {
+    dispatcher = new QueueRunDispatcher({ redisUrl: config.redisUrl });
+    if (role !== "api") {
+      const worker = new RunWorker({
+        redisUrl: config.redisUrl,
+        service: runs,
+        concurrency: config.limits.workerConcurrency,
+        lockDurationMs: config.limits.runLeaseMs,
+        logger: logger.child({ component: "worker" }),
+        activeRuns: () => engine.activeRuns(),
+        pendingCancel: (runId) => store.getValue("cancel-requests", runId),
+        cancel: (runId, reason) => engine.cancel(runId, reason),
+      });
+      // On shutdown: the engine stops its runs at a checkpoint (they stay resumable), their jobs go
+      // back to the queue for another worker, then the worker stops taking jobs.
+      closeables.push({
+        name: "worker",
+        close: async () => {
+          await engine.close();
+          await worker.close();
+        },
+      });
+    }
+  } else {
+    if (role !== "all")
+      logger.warn({ role }, "--role needs REDIS_URL (a shared queue); running as 'all'");
+    dispatcher = new LocalRunDispatcher({
+      service: runs,
+      concurrency: config.limits.workerConcurrency,
+      logger,
+    });
+  }
   runs.setDispatcher(dispatcher);
-  closeables.push({ name: "dispatcher", close: () => dispatcher.close() });
+  const runDispatcher = dispatcher;
+  closeables.push({ name: "dispatcher", close: () => runDispatcher.close() });
   const v1 = createV1({
     bundles,
     registries,

@@ -7,7 +7,12 @@ import { startServer } from "./server.ts";
  * `aria serve`: loads configuration, starts the server and shuts down cleanly on SIGTERM/SIGINT.
  * Exit codes: 0 after a clean shutdown, 1 when the start fails (a bad configuration names the field).
  */
-export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export type ServeRole = "api" | "worker" | "all";
+
+export async function serveMain(
+  env: NodeJS.ProcessEnv = process.env,
+  role: ServeRole = "all",
+): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig({ env });
@@ -19,7 +24,7 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
+  const server = await startServer(config, logger, { role });
   logger.info({ url: server.url }, "Aria Runtime listening");
   process.stdout.write(
     `Aria Runtime listening on ${server.url}\n  try: curl ${server.url}/health\n`,
@@ -48,8 +53,4 @@ export async function serveMain(env: NodeJS.ProcessEnv = process.env): Promise<v
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await serveMain();
 }

@@ -12,8 +12,12 @@ export interface RunningServer {
 }
 
 /** Composes the runtime and serves its HTTP app on `config.host:config.port`. */
-export async function startServer(config: RuntimeConfig, logger: Logger): Promise<RunningServer> {
-  const runtime = await composeRuntime(config, logger);
+export async function startServer(
+  config: RuntimeConfig,
+  logger: Logger,
+  options: { role?: "api" | "worker" | "all" } = {},
+): Promise<RunningServer> {
+  const runtime = await composeRuntime(config, logger, options);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: runtime.app.fetch, hostname: config.host, port: config.port }, () =>
       resolve(s),

@@ -11,7 +11,13 @@ export const ARIA_DEFINITION_KEY = "aria.definition";
  * Names of the built-in tools every runtime registers (in `@aria/registry`). Agents and pipelines
  * of a bundle may name them without a bundle prefix; the packer accepts them as known tools.
  */
-export const BUILTIN_TOOL_NAMES = ["calculator", "file.read", "file.write", "ponder", "createPlan"] as const;
+export const BUILTIN_TOOL_NAMES = [
+  "calculator",
+  "file.read",
+  "file.write",
+  "ponder",
+  "createPlan",
+] as const;
 export type BuiltinToolName = (typeof BUILTIN_TOOL_NAMES)[number];
 
 /** The kinds of definition a bundle's entry module exports. */

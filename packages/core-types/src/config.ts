@@ -49,6 +49,10 @@ export const LimitsSchema = z.strictObject({
   bundleFileCount: z.number().int().positive().default(10_000),
   maxConcurrentContainers: z.number().int().positive().default(16),
   rateLimitPerMinute: z.number().int().positive().default(600),
+  /** How long a worker holds a run without renewing before another may take it over. */
+  runLeaseMs: z.number().int().min(1000).max(600_000).default(15_000),
+  /** Runs one worker process executes at once. */
+  workerConcurrency: z.number().int().positive().max(10_000).default(32),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 
