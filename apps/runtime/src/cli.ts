@@ -44,7 +44,8 @@ async function withClient<T>(
     `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
   const remote = new ApiClient(url, apiKey);
   if (server !== undefined || (await remote.reachable())) return fn(remote);
-  const logger = createLogger(process.env.LOG_LEVEL ?? "warn");
+  // The in-process server stays quiet: the CLI prints what matters.
+  const logger = createLogger("error");
   const local = await startServer({ ...config, port: 0, host: "127.0.0.1" }, logger);
   try {
     return await fn(new ApiClient(local.url, apiKey));
@@ -95,9 +96,7 @@ async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
     const { runId } = await client.request<{ runId: string }>("POST", "/v1/runs", body);
     const progress = values.json ? undefined : new Progress(out as NodeJS.WritableStream);
     progress?.line(`run ${runId}`);
-    await client.events(runId, (event) =>
-      progress?.event(event.type, event.data, (event.data as { stepId?: string }).stepId),
-    );
+    await client.events(runId, (event) => progress?.event(event.type, event.data, event.stepId));
     progress?.stop();
     const run = await client.request<{
       status: string;

@@ -55,7 +55,12 @@ export class ApiClient {
   /** Reads a run's Server-Sent Events, calling `onEvent` for each, until the stream ends. */
   async events(
     runId: string,
-    onEvent: (event: { id: number; type: string; data: Record<string, unknown> }) => void,
+    onEvent: (event: {
+      id: number;
+      type: string;
+      stepId?: string;
+      data: Record<string, unknown>;
+    }) => void,
   ): Promise<void> {
     const res = await fetch(`${this.baseUrl}/v1/runs/${encodeURIComponent(runId)}/events`, {
       headers: this.headers(),
@@ -81,12 +86,15 @@ export class ApiClient {
           else if (line.startsWith("event: ")) type = line.slice(7);
           else if (line.startsWith("data: ")) data += line.slice(6);
         }
-        if (data)
+        if (data) {
+          const parsed = JSON.parse(data) as { stepId?: string; data?: Record<string, unknown> };
           onEvent({
             id,
             type,
-            data: (JSON.parse(data) as { data?: Record<string, unknown> }).data ?? {},
+            ...(parsed.stepId ? { stepId: parsed.stepId } : {}),
+            data: parsed.data ?? {},
           });
+        }
       }
     }
   }
