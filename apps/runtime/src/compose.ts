@@ -24,6 +24,7 @@ import {
   type Registries,
   SchemaValidator,
 } from "@aria/registry";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
 import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
@@ -40,6 +41,7 @@ import { RedisCounterStore } from "./redis/counters.ts";
 import { RedisStateStore } from "./redis/state-store.ts";
 import { QueueRunDispatcher, RedisEventNotifier, RunWorker } from "./runs/queue.ts";
 import { LocalRunDispatcher, type RunDispatcher, RunService } from "./runs/run-service.ts";
+import { Tracing } from "./tracing.ts";
 
 const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -73,6 +75,8 @@ export interface Runtime {
  * (config → clients → stores and registries → engines → HTTP apps). Later layers add themselves here.
  */
 export interface ComposeOptions {
+  /** Where spans go besides OTLP (tests pass an in-memory exporter). */
+  traceExporter?: SpanExporter;
   /** `api` serves HTTP and enqueues runs, `worker` executes them, `all` (default) does both. */
   role?: "api" | "worker" | "all";
 }
@@ -352,14 +356,17 @@ export async function composeRuntime(
     notifier = new LocalEventNotifier();
   }
   const validator = new SchemaValidator();
+  const tracing = new Tracing(options.traceExporter ? { exporter: options.traceExporter } : {});
+  closeables.push({ name: "tracing", close: () => tracing.close() });
   const engine = new AriaRuntimeEngine({
-    tools: registries.tools,
+    tools: tracing.wrapTools(registries.tools),
     agents: registries.agents,
     store,
-    llm,
-    ...(containers ? { containers } : {}),
+    llm: tracing.wrapLlm(llm),
+    ...(containers ? { containers: tracing.wrapContainers(containers) } : {}),
     events: {
-      emit: (runId, type, data) => {
+      emit: (runId, type, data, stepId) => {
+        tracing.onEvent(runId, type, data, stepId);
         if (type === "step.completed" || type === "step.failed") {
           const stepType = typeof data?.type === "string" ? data.type : "unknown";
           metrics.steps.inc({
