@@ -1,6 +1,7 @@
 import type { Logger } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
 import { Hono } from "hono";
+import { openApiDocument } from "./api/openapi.ts";
 import type { AuditLog } from "./audit.ts";
 import { apiKeyAuth } from "./http/auth.ts";
 import { type CounterStore, rateLimit } from "./http/rate-limit.ts";
@@ -49,7 +50,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       (performance.now() - start) / 1000,
     );
   });
-  app.use(apiKeyAuth(deps.apiKeys));
+  app.use(apiKeyAuth(deps.apiKeys, ["/health", "/openapi.json"]));
   app.use(rateLimit({ store: deps.counters, limit: deps.rateLimitPerMinute }));
 
   app.get("/health", (c) =>
@@ -71,6 +72,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get("/metrics", async (c) => {
     c.header("content-type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
+  });
+
+  let openapi: Record<string, unknown> | undefined;
+  app.get("/openapi.json", (c) => {
+    openapi ??= openApiDocument(deps.version);
+    return c.json(openapi);
   });
 
   app.get("/v1/audit", async (c) => {

@@ -134,3 +134,56 @@ describe("metrics and audit", () => {
     await runtime.close();
   });
 });
+
+describe("OpenAPI", () => {
+  it("serves a 3.1 document with every contract route and the zod-derived body schemas", async () => {
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({ features: { containers: false } }),
+      silent,
+    );
+    const res = await runtime.app.request("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, unknown> } }>;
+            };
+          }
+        >
+      >;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    for (const route of [
+      "/health",
+      "/ready",
+      "/metrics",
+      "/v1/bundles",
+      "/v1/tools/{name}/invoke",
+      "/v1/runs",
+      "/v1/runs/{id}",
+      "/v1/runs/{id}/events",
+      "/v1/runs/{id}/cancel",
+      "/v1/sessions/{id}/messages",
+    ]) {
+      expect(doc.paths[route]).toBeDefined();
+    }
+    const runBody = doc.paths["/v1/runs"]!.post!.requestBody!.content["application/json"]!.schema;
+    expect(Object.keys(runBody.properties ?? {})).toEqual(
+      expect.arrayContaining([
+        "agent",
+        "pipeline",
+        "team",
+        "task",
+        "input",
+        "sessionId",
+        "options",
+      ]),
+    );
+    await runtime.close();
+  });
+});
