@@ -500,7 +500,11 @@ export async function composeRuntime(
       closed = true;
       for (const part of [...closeables].reverse()) {
         try {
-          await part.close();
+          // A part that cannot close (e.g. a dependency that is down) must not hold the shutdown.
+          await Promise.race([
+            part.close(),
+            new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref()),
+          ]);
         } catch (error) {
           logger.error({ err: error, part: part.name }, "error while closing");
         }

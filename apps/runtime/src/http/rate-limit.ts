@@ -41,7 +41,15 @@ export function rateLimit(options: {
   return async (c, next) => {
     if (open.includes(c.req.path)) return next();
     const principal = c.get("principal") ?? "anonymous";
-    const { count, resetAt } = await options.store.hit(`ratelimit:${principal}`, windowMs);
+    let hit: { count: number; resetAt: number };
+    try {
+      hit = await options.store.hit(`ratelimit:${principal}`, windowMs);
+    } catch {
+      // The counters live in Redis: when it is down, requests are not limited (fail open) so that
+      // /ready and reads can still answer with the real problem.
+      return next();
+    }
+    const { count, resetAt } = hit;
     const remaining = Math.max(0, options.limit - count);
     const retryAfterSeconds = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
     if (count > options.limit) {
