@@ -30,7 +30,16 @@ const lines = [
 ];
 for (const code of ERROR_CODES) {
   const e = ERROR_CATALOG[code];
-  lines.push(`## ${code}`, "", e.guidance, "", "What to do:", "", ...e.recoveryActions.map((a) => `- ${a}`), "");
+  lines.push(
+    `## ${code}`,
+    "",
+    e.guidance,
+    "",
+    "What to do:",
+    "",
+    ...e.recoveryActions.map((a) => `- ${a}`),
+    "",
+  );
 }
 const out = path.resolve(import.meta.dirname, "../docs/troubleshooting.md");
 fs.writeFileSync(out, `${lines.join("\n")}\n`);
