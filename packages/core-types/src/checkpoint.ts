@@ -39,6 +39,8 @@ export const StepCheckpointSchema = z.strictObject({
   idempotencyKey: z.string().optional(),
   containerId: z.string().optional(),
   usage: CheckpointUsageSchema.optional(),
+  /** A failure the run continues past (reflection skipped the step or a plan revision replaced it). */
+  tolerated: z.boolean().optional(),
 });
 export type StepCheckpoint = z.infer<typeof StepCheckpointSchema>;
 

@@ -5,6 +5,47 @@
  * in-memory StateStore.
  */
 
+// Intelligence (issue 6): agents, planning, reflection, conversations, teams
+export {
+  type AgentExecutorDeps,
+  type AgentInvocationOptions,
+  type AgentInvocationResult,
+  type AgentInvocationUsage,
+  type AgentInvoker,
+  type AgentStepOutput,
+  createAgentExecutor,
+  type IntelligentAgentExecutor,
+  toDefinition,
+} from "./agents/agent-executor.ts";
+export {
+  type AgentDefinition,
+  AgentLoop,
+  type AgentLoopConfig,
+  type AgentLoopDeps,
+  type AgentRunOptions,
+  type AgentRunResult,
+  type AgentToolCallRecord,
+  createAgentLoop,
+  jsonCalls,
+  type ToolCallMode,
+} from "./agents/agent-loop.ts";
+export {
+  addUsage,
+  Budget,
+  type BudgetLimits,
+  budgetExceeded,
+  emptyUsage,
+  UsageLedger,
+  type UsageTotals,
+} from "./agents/budget.ts";
+export {
+  createIntelligence,
+  type Intelligence,
+  type IntelligenceConfig,
+  type IntelligenceDeps,
+} from "./agents/intelligence.ts";
+export { extractJson } from "./agents/json-reply.ts";
+export { LlmToolNames, toLlmToolName } from "./agents/tool-names.ts";
 // Context
 export { entryBytes, jsonBytes } from "./context/byte-size.ts";
 export {
@@ -14,6 +55,21 @@ export {
   RuntimeContext,
   type RuntimeContextOptions,
 } from "./context/runtime-context.ts";
+export {
+  CONVERSATION_TRANSITIONS,
+  ConversationEngine,
+  type ConversationEngineDeps,
+  estimateTokens,
+  type SummarizationConfig,
+  type TurnRole,
+} from "./conversation/conversation-engine.ts";
+export {
+  SESSIONS_NAMESPACE,
+  type SessionAgentInvoker,
+  SessionManager,
+  type SessionManagerDeps,
+  type SessionReply,
+} from "./conversation/session-manager.ts";
 // Coordinator
 export {
   AriaRuntimeEngine,
@@ -33,7 +89,6 @@ export {
   type StepRecord,
 } from "./coordinator/graph-run.ts";
 export { type EngineMetricsSnapshot, emptyExecutionMetrics } from "./coordinator/metrics.ts";
-
 // Single steps
 export {
   abortError,
@@ -60,7 +115,6 @@ export {
   type RetryDefaults,
 } from "./execution/retry.ts";
 export { type CompiledStep, compileStep } from "./execution/step-template.ts";
-
 // Plans as graphs
 export {
   buildPlanGraph,
@@ -92,7 +146,57 @@ export {
   sourceFromScope,
   type UnresolvedReason,
 } from "./placeholders/resolve.ts";
-
+export {
+  checkPlan,
+  type PlanIssue,
+  type PlanValidationContext,
+} from "./planning/plan-validation.ts";
+export {
+  type AdaptedPlan,
+  type AdaptPlanRequest,
+  type CreatedPlan,
+  type KeptStep,
+  type PlanningAgent,
+  type PlanningCallOptions,
+  type PlanningConfig,
+  PlanningEngine,
+  type PlanningEngineDeps,
+  type TaskAnalysis,
+  type TaskComplexity,
+  type TaskHint,
+} from "./planning/planning-engine.ts";
+export {
+  createTaskRunner,
+  type TaskMode,
+  type TaskRequest,
+  type TaskResult,
+  type TaskRunner,
+  type TaskRunnerDeps,
+} from "./planning/task-runner.ts";
+export {
+  PONDER_TOOL_KEY,
+  type Reflection,
+  type ReflectionAction,
+  type ReflectionActionType,
+  type ReflectionAssessment,
+  ReflectionEngine,
+  type ReflectionEngineDeps,
+  type ReflectionRequest,
+} from "./reflection/reflection-engine.ts";
+export {
+  createReflectionRecovery,
+  type ReflectionRecoveryDeps,
+  TASK_PLAN_PREFIX,
+} from "./reflection/reflection-recovery.ts";
+export type {
+  RecoveryAnswer,
+  RecoveryDecision,
+  ReplanAnswer,
+  ReplanRequest,
+  RunRecovery,
+  StepFailure,
+  StepSuccess,
+} from "./reflection/run-recovery.ts";
 // State
 export {
   CHECKPOINT_SCHEMA_VERSION,
@@ -106,3 +210,13 @@ export {
   runLeaseKey,
 } from "./state/memory-state-store.ts";
 export { readRunView } from "./state/run-view.ts";
+export {
+  createTeamExecutor,
+  memberRole,
+  TEAM_ROLE_ORDER,
+  type TeamExecutorDeps,
+  type TeamMemberInvoker,
+  type TeamMemberResult,
+  type TeamOutput,
+  type TeamRole,
+} from "./teams/team-executor.ts";

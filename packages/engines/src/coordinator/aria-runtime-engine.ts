@@ -3,6 +3,7 @@ import type {
   AgentRegistry,
   Clock,
   ContainerManager,
+  ErrorBody,
   EventSink,
   ExecutionPlan,
   ExecutionStep,
@@ -44,11 +45,18 @@ import {
   validatePlan,
 } from "../graph/plan-graph.ts";
 import { copyValue } from "../placeholders/resolve.ts";
+import type { RecoveryAnswer, RunRecovery } from "../reflection/run-recovery.ts";
 import { CHECKPOINT_SCHEMA_VERSION, foldCheckpoints } from "../state/checkpoints.ts";
 import { runLeaseKey } from "../state/memory-state-store.ts";
 import { normaliseErrorBody, readRunView } from "../state/run-view.ts";
 import { isoTime } from "../util/time.ts";
-import { type FailurePolicy, GraphRun, type GraphRunHooks, type StepRecord } from "./graph-run.ts";
+import {
+  type FailurePolicy,
+  type GraphRecovery,
+  GraphRun,
+  type GraphRunHooks,
+  type StepRecord,
+} from "./graph-run.ts";
 import { EngineMetrics, type EngineMetricsSnapshot, emptyExecutionMetrics } from "./metrics.ts";
 
 /** Tunables of the coordinator (everything has a default). */
@@ -74,6 +82,10 @@ export interface AriaRuntimeEngineConfig extends ExecutionEngineConfig {
   leaseRenewMs?: number;
   /** Check before running that tools, agents, teams and pipelines named by steps exist (default true). */
   validateTargets?: boolean;
+  /** Reflection rounds (recovery answers) per run at most (default 3, `limits.maxReflectionRounds`). */
+  maxReflectionRounds?: number;
+  /** Plan revisions (replans) per run at most (default 3, `limits.maxPlanRevisions`). */
+  maxPlanRevisions?: number;
 }
 
 /** Collaborators of the coordinator, by constructor injection (interfaces from core-types). */
@@ -93,6 +105,11 @@ export interface AriaRuntimeEngineDeps {
    * The runtime passes its JSON Schema validator; without one, `inputSchema` is not checked here.
    */
   validateInput?: (schema: JsonSchema, input: unknown, pipeline: string) => void;
+  /**
+   * Reflection for runs whose `options.reflection` is true (a request's own `recovery` wins): asked
+   * after every failed step, its decision carried out within the run's bounds. Resume uses it too.
+   */
+  recovery?: RunRecovery;
   config?: AriaRuntimeEngineConfig;
 }
 
@@ -108,6 +125,10 @@ export interface RunRequest {
   signal?: AbortSignal;
   /** A directory private to the run, handed to tools. */
   workspaceDir?: string;
+  /** Reflection for this run (see `AriaRuntimeEngineDeps.recovery`). */
+  recovery?: RunRecovery;
+  /** What the run already spent before its first step (e.g. planning), counted in its budget and cost. */
+  spent?: StepUsage;
 }
 
 /** A plan as `runPlan` accepts it. */
@@ -140,6 +161,15 @@ interface ActiveRun {
   usage: StepUsage;
   hasContainers: boolean;
   done: Promise<RunResult>;
+  recovery: RunRecovery | undefined;
+  /** Reflection rounds and plan revisions used, and recoveries per step id. */
+  reflections: number;
+  revisions: number;
+  stepRecoveries: Map<string, number>;
+  /** Set by a `replan` decision, read by the adaptation. */
+  replanCause:
+    | { stepId: string; error?: ErrorBody; reflection?: Record<string, unknown>; guidance?: string }
+    | undefined;
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -164,6 +194,8 @@ export class AriaRuntimeEngine implements PipelineRunner {
   private readonly implicitOrder: ImplicitOrder;
   private readonly leaseTtlMs: number;
   private readonly leaseRenewMs: number;
+  private readonly maxReflectionRounds: number;
+  private readonly maxPlanRevisions: number;
   private closed = false;
 
   constructor(deps: AriaRuntimeEngineDeps) {
@@ -177,6 +209,8 @@ export class AriaRuntimeEngine implements PipelineRunner {
     this.implicitOrder = config.implicitOrder ?? "previous";
     this.leaseTtlMs = config.leaseTtlMs ?? 30_000;
     this.leaseRenewMs = config.leaseRenewMs ?? Math.max(1, Math.floor(this.leaseTtlMs / 3));
+    this.maxReflectionRounds = config.maxReflectionRounds ?? 3;
+    this.maxPlanRevisions = config.maxPlanRevisions ?? 3;
     this.executionEngine = new ExecutionEngine({
       tools: deps.tools,
       ...(deps.agents !== undefined ? { agents: deps.agents } : {}),
@@ -254,7 +288,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
    */
   async resume(
     runId: string,
-    request: Pick<RunRequest, "signal" | "workspaceDir"> = {},
+    request: Pick<RunRequest, "signal" | "workspaceDir" | "recovery"> = {},
   ): Promise<RunResult> {
     this.open();
     const stored = await this.deps.store.getRun(runId);
@@ -353,7 +387,18 @@ export class AriaRuntimeEngine implements PipelineRunner {
     const startedAtMs =
       stored.metrics.startedAt !== undefined ? Date.parse(stored.metrics.startedAt) : now;
     return this.execute(
-      { runId, run, graph, context, lease, version: stored.version + 1, startedAtMs, usage },
+      {
+        runId,
+        run,
+        graph,
+        context,
+        lease,
+        version: stored.version + 1,
+        startedAtMs,
+        usage,
+        // Plan revisions used before the interruption still count against the bound.
+        revisions: stored.plan.revision,
+      },
       initial,
       {
         ...request,
@@ -585,7 +630,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
         lease,
         version: 0,
         startedAtMs: now,
-        usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+        usage: {
+          inputTokens: request.spent?.inputTokens ?? 0,
+          outputTokens: request.spent?.outputTokens ?? 0,
+          costUsd: request.spent?.costUsd ?? 0,
+        },
       },
       [],
       request,
@@ -597,12 +646,18 @@ export class AriaRuntimeEngine implements PipelineRunner {
     base: Pick<
       ActiveRun,
       "runId" | "run" | "graph" | "context" | "lease" | "version" | "startedAtMs" | "usage"
-    >,
+    > & { revisions?: number },
     initial: StepRecord[],
     request: RunRequest,
     resumed: boolean,
   ): Promise<RunResult> {
     const active = base as ActiveRun;
+    active.recovery =
+      request.recovery ?? (request.options?.reflection === true ? this.deps.recovery : undefined);
+    active.reflections = 0;
+    active.revisions = base.revisions ?? 0;
+    active.stepRecoveries = new Map();
+    active.replanCause = undefined;
     active.controller = new AbortController();
     active.abortKind = undefined;
     active.writes = Promise.resolve();
@@ -682,27 +737,44 @@ export class AriaRuntimeEngine implements PipelineRunner {
         void this.emit(runId, "memory.evicted", undefined, { ...eviction });
       });
 
-      const graphRun = new GraphRun({
-        runId,
-        graph,
-        context,
-        engine: this.executionEngine,
-        input: active.run.input,
-        hasInput: active.run.input !== undefined,
-        signal: active.controller.signal,
-        maxParallel: options.maxParallel ?? this.maxParallel,
-        failurePolicy: this.failurePolicy,
-        keyPrefix: `${runId}:`,
-        depth: 0,
-        initial,
-        clock: this.clock,
-        ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
-        ...(request.workspaceDir !== undefined ? { workspaceDir: request.workspaceDir } : {}),
-        hooks: this.hooksFor(active, options),
-      });
-      const result = await graphRun.run();
+      const graphRunFor = (current: PlanGraph, done: StepRecord[]) =>
+        new GraphRun({
+          runId,
+          graph: current,
+          context,
+          engine: this.executionEngine,
+          input: active.run.input,
+          hasInput: active.run.input !== undefined,
+          signal: active.controller.signal,
+          maxParallel: options.maxParallel ?? this.maxParallel,
+          failurePolicy: this.failurePolicy,
+          keyPrefix: `${runId}:`,
+          depth: 0,
+          initial: done,
+          clock: this.clock,
+          ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
+          ...(request.workspaceDir !== undefined ? { workspaceDir: request.workspaceDir } : {}),
+          hooks: this.hooksFor(active, options),
+        });
+      let graphRun = graphRunFor(graph, initial);
+      let result = await graphRun.run();
+      let stopReason = result.stopped?.reason;
+      // Reflection asked to replan: replace the unfinished rest of the plan and go on.
+      while (result.stopped?.kind === "adapt" && active.abortKind === undefined) {
+        let next: { graph: PlanGraph; initial: StepRecord[] };
+        try {
+          await active.writes;
+          next = await this.adaptRun(active, graphRun, result.records);
+        } catch (error) {
+          stopReason = toAriaError(error, "PLAN_INVALID", { runId });
+          break;
+        }
+        graphRun = graphRunFor(next.graph, next.initial);
+        result = await graphRun.run();
+        stopReason = result.stopped?.reason;
+      }
       await active.writes;
-      return await this.finish(active, graphRun, result.records, result.stopped?.reason);
+      return await this.finish(active, graphRun, result.records, stopReason);
     } finally {
       for (const cleanup of cleanups) cleanup();
       context.onEvict(undefined);
@@ -712,6 +784,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
 
   private hooksFor(active: ActiveRun, options: RunOptions): GraphRunHooks {
     const { runId, graph, context } = active;
+    const recovery = active.recovery;
     const maxTokens = options.maxTokens;
     const maxCostUsd = options.maxCostUsd;
     return {
@@ -748,6 +821,8 @@ export class AriaRuntimeEngine implements PipelineRunner {
         return this.emitRetry(runId, graph.ids[i]!, notice);
       },
       stepFinished: async (record, output) => {
+        if (record.status === "succeeded" && recovery?.onStepSucceeded !== undefined)
+          await this.reflectOnSuccess(active, record, output, recovery);
         const checkpoint: StepCheckpoint = {
           schemaVersion: 2,
           kind: "step",
@@ -765,6 +840,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         if (record.startedAt !== undefined) checkpoint.startedAt = iso(record.startedAt);
         if (record.finishedAt !== undefined) checkpoint.finishedAt = checkpoint.at;
         if (record.containerId !== undefined) checkpoint.containerId = record.containerId;
+        if (record.tolerated === true) checkpoint.tolerated = true;
         if (record.usage !== undefined) {
           checkpoint.usage = record.usage;
           addUsage(active.usage, record.usage);
@@ -774,7 +850,400 @@ export class AriaRuntimeEngine implements PipelineRunner {
         void this.emitStepEnd(runId, record, graph);
       },
       stepSettled: (record) => this.observeStep(record, context),
+      ...(recovery !== undefined
+        ? {
+            stepFailed: (
+              index: number,
+              failure: Parameters<NonNullable<GraphRunHooks["stepFailed"]>>[1],
+            ) => this.recoverStep(active, index, failure, recovery),
+          }
+        : {}),
     };
+  }
+
+  // ------------------------------------------------------------------ reflection and adaptation
+
+  /**
+   * A step failed: asks the run's recovery (reflection) what to do and turns the answer into a
+   * graph decision, within the run's bounds: reflection rounds, plan revisions, tokens and cost.
+   * Each answer is recorded (`reflection` event, history, insight).
+   */
+  private async recoverStep(
+    active: ActiveRun,
+    index: number,
+    failure: {
+      step: ExecutionStep;
+      rendered: ExecutionStep | undefined;
+      error: AriaError;
+      recoveries: number;
+    },
+    recovery: RunRecovery,
+  ): Promise<GraphRecovery | undefined> {
+    const { runId, context } = active;
+    const graph = active.graph;
+    const stepId = graph.ids[index]!;
+    const options = active.run.options;
+    if (this.maxReflectionRounds === 0 || active.abortKind !== undefined) return undefined;
+    // A spent budget is not a failure reflection can fix: the run stops with it.
+    if (failure.error.code === "BUDGET_EXCEEDED") return { kind: "abort", error: failure.error };
+    if (active.reflections >= this.maxReflectionRounds) {
+      return {
+        kind: "abort",
+        error: this.budgetError(
+          active,
+          stepId,
+          "reflection rounds",
+          {
+            reflectionRounds: active.reflections,
+          },
+          { reflectionRounds: this.maxReflectionRounds },
+          failure.error,
+        ),
+      };
+    }
+    const spentTokens = active.usage.inputTokens + active.usage.outputTokens;
+    if (
+      (options.maxTokens !== undefined && spentTokens >= options.maxTokens) ||
+      (options.maxCostUsd !== undefined && active.usage.costUsd >= options.maxCostUsd)
+    ) {
+      return {
+        kind: "abort",
+        error: this.budgetError(
+          active,
+          stepId,
+          "tokens and cost",
+          { tokens: spentTokens, usd: active.usage.costUsd },
+          { tokens: options.maxTokens, usd: options.maxCostUsd },
+          failure.error,
+        ),
+      };
+    }
+    active.reflections++;
+    const round = active.reflections;
+    const stepRecoveries = active.stepRecoveries.get(stepId) ?? 0;
+    active.stepRecoveries.set(stepId, stepRecoveries + 1);
+    const plan = active.run.plan!;
+    let answer: RecoveryAnswer;
+    try {
+      answer = await recovery.onStepFailed({
+        runId,
+        stepId,
+        index,
+        step: failure.step,
+        ...(failure.rendered !== undefined ? { resolvedParams: failure.rendered.params } : {}),
+        error: failure.error.toBody(),
+        round,
+        stepRecoveries,
+        plan: {
+          id: plan.id,
+          objective: plan.objective,
+          steps: graph.steps,
+          revision: plan.revision,
+        },
+        finished: this.finishedSummary(active),
+        ...(active.run.task !== undefined ? { task: active.run.task } : {}),
+        ...(active.run.sessionId !== undefined ? { sessionId: active.run.sessionId } : {}),
+        spent: { ...active.usage },
+        signal: active.controller.signal,
+      });
+    } catch (thrown) {
+      const error = toAriaError(thrown, "INTERNAL_ERROR", { runId, stepId });
+      return { kind: "abort", error };
+    }
+    const decision = answer.decision;
+    let result: GraphRecovery | undefined;
+    switch (decision.action) {
+      case "retry":
+        result = { kind: "rerun", step: { ...(decision.step ?? failure.step), id: stepId } };
+        break;
+      case "skip":
+        result = { kind: "tolerate" };
+        break;
+      case "replan":
+        if (active.revisions >= this.maxPlanRevisions) {
+          result = {
+            kind: "abort",
+            error: this.budgetError(
+              active,
+              stepId,
+              "plan revisions",
+              { planRevisions: active.revisions },
+              { planRevisions: this.maxPlanRevisions },
+              failure.error,
+            ),
+          };
+        } else {
+          active.replanCause = {
+            stepId,
+            error: failure.error.toBody(),
+            ...(answer.reflection !== undefined ? { reflection: answer.reflection } : {}),
+            ...(decision.guidance !== undefined ? { guidance: decision.guidance } : {}),
+          };
+          result = {
+            kind: "adapt",
+            reason: new AriaError("STEP_FAILED", {
+              message: `Step '${stepId}' failed and the plan is being revised: ${failure.error.message}`,
+              context: { runId, stepId },
+            }),
+          };
+        }
+        break;
+      case "abort":
+        result = {
+          kind: "abort",
+          error:
+            decision.error ??
+            new AriaError("STEP_FAILED", {
+              message: `Step '${stepId}' failed and reflection stopped the run: ${failure.error.message}`,
+              context: { runId, stepId },
+              details: { stepId, cause: failure.error.toBody(), reflection: answer.reflection },
+            }),
+        };
+        break;
+      default:
+        result = { kind: "fail" };
+    }
+    if (answer.usage !== undefined) result.usage = answer.usage;
+    const data = {
+      round,
+      decision: decision.action,
+      carriedOut: result.kind,
+      error: { code: failure.error.code, message: failure.error.message },
+      ...(answer.reflection ?? {}),
+    };
+    void this.emit(runId, "reflection", stepId, data);
+    context.addHistory({
+      stepId,
+      kind: "reflection",
+      summary: `reflection on ${stepId}: ${decision.action}`,
+      data,
+    });
+    if (answer.insight !== undefined)
+      context.addInsight({
+        source: "reflection",
+        text: answer.insight.text,
+        ...(answer.insight.confidence !== undefined
+          ? { confidence: answer.insight.confidence }
+          : {}),
+      });
+    return result;
+  }
+
+  /** Reflection on a successful step: recorded (event, history, insight, usage), not acted on. */
+  private async reflectOnSuccess(
+    active: ActiveRun,
+    record: StepRecord,
+    output: unknown,
+    recovery: RunRecovery,
+  ): Promise<void> {
+    const plan = active.run.plan!;
+    let answer: RecoveryAnswer | undefined;
+    try {
+      answer = await recovery.onStepSucceeded!({
+        runId: active.runId,
+        stepId: record.stepId,
+        index: record.index,
+        step: active.graph.steps[record.index]!,
+        output,
+        plan: {
+          id: plan.id,
+          objective: plan.objective,
+          steps: active.graph.steps,
+          revision: plan.revision,
+        },
+        ...(active.run.sessionId !== undefined ? { sessionId: active.run.sessionId } : {}),
+        signal: active.controller.signal,
+      });
+    } catch (thrown) {
+      this.deps.logger?.warn(
+        { runId: active.runId, stepId: record.stepId, err: String(thrown) },
+        "reflection on a successful step failed",
+      );
+      return;
+    }
+    if (answer === undefined) return;
+    if (answer.usage !== undefined) {
+      record.usage ??= { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+      addUsage(record.usage, answer.usage);
+    }
+    const data = {
+      decision: answer.decision.action,
+      succeeded: true,
+      ...(answer.reflection ?? {}),
+    };
+    void this.emit(active.runId, "reflection", record.stepId, data);
+    active.context.addHistory({
+      stepId: record.stepId,
+      kind: "reflection",
+      summary: `reflection on ${record.stepId}: ${answer.decision.action}`,
+      data,
+    });
+    if (answer.insight !== undefined)
+      active.context.addInsight({
+        source: "reflection",
+        text: answer.insight.text,
+        ...(answer.insight.confidence !== undefined
+          ? { confidence: answer.insight.confidence }
+          : {}),
+      });
+  }
+
+  /**
+   * Replaces the unfinished rest of the plan: finished steps (succeeded, and failed ones the run
+   * continues past) are kept in order as the new plan's first steps, the recovery writes the rest,
+   * the new plan is validated, written (a new revision of the run record) and announced
+   * (`plan.adapted`). Kept steps whose position changed get a checkpoint with their new index.
+   */
+  private async adaptRun(
+    active: ActiveRun,
+    graphRun: GraphRun,
+    records: StepRecord[],
+  ): Promise<{ graph: PlanGraph; initial: StepRecord[] }> {
+    const { runId, context } = active;
+    const recovery = active.recovery!;
+    const graph = active.graph;
+    const plan = active.run.plan!;
+    const kept = records
+      .filter((r) => r.status === "succeeded" || (r.status === "failed" && r.tolerated === true))
+      .sort((a, b) => a.index - b.index);
+    const keptSteps = kept.map((r) => graph.steps[r.index]!);
+    const cause = active.replanCause;
+    active.replanCause = undefined;
+    const answer = await recovery.replan({
+      runId,
+      objective: plan.objective,
+      ...(active.run.task !== undefined ? { task: active.run.task } : {}),
+      ...(active.run.input !== undefined ? { input: active.run.input } : {}),
+      ...(active.run.sessionId !== undefined ? { sessionId: active.run.sessionId } : {}),
+      plan: { id: plan.id, steps: graph.steps, revision: plan.revision },
+      kept: kept.map((r) => ({
+        step: graph.steps[r.index]!,
+        succeeded: r.status === "succeeded",
+        ...(r.status === "succeeded"
+          ? { output: copyValue(graphRun.stepById(r.stepId)?.output) }
+          : {
+              error: {
+                code: r.error?.code ?? "STEP_FAILED",
+                message: r.error?.message ?? "failed",
+              },
+            }),
+      })),
+      ...(cause !== undefined ? { cause } : {}),
+      spent: { ...active.usage },
+      signal: active.controller.signal,
+    });
+    if (answer.usage !== undefined) addUsage(active.usage, answer.usage);
+    const steps = [...keptSteps, ...answer.steps];
+    const next = buildPlanGraph(steps, this.graphOptions(plan.output, active.run.options.maxSteps));
+    active.revisions++;
+    const revision = plan.revision + 1;
+
+    // Kept steps now sit at new positions: one checkpoint each for those that moved.
+    const initial: StepRecord[] = [];
+    for (let position = 0; position < kept.length; position++) {
+      const record = kept[position]!;
+      const moved: StepRecord = { ...record, index: position };
+      initial.push(moved);
+      if (record.index === position) continue;
+      const checkpoint: StepCheckpoint = {
+        schemaVersion: 2,
+        kind: "step",
+        at: iso(this.clock.now()),
+        stepId: record.stepId,
+        index: position,
+        status: record.status as "succeeded" | "failed",
+        attempts: record.attempts,
+        retries: record.retries,
+        durationMs: record.durationMs,
+        idempotencyKey: record.idempotencyKey,
+      };
+      if (record.status === "succeeded")
+        checkpoint.output = context.get(RuntimeContext.stepKey(record.stepId));
+      if (record.error !== undefined) checkpoint.error = record.error;
+      if (record.startedAt !== undefined) checkpoint.startedAt = iso(record.startedAt);
+      if (record.finishedAt !== undefined) checkpoint.finishedAt = iso(record.finishedAt);
+      if (record.containerId !== undefined) checkpoint.containerId = record.containerId;
+      if (record.tolerated === true) checkpoint.tolerated = true;
+      // (Usage is not repeated: it was counted with the step's first checkpoint... on resume the
+      // last record of a step wins, so it must carry it again.)
+      if (record.usage !== undefined) checkpoint.usage = record.usage;
+      await this.checkpoint(active, checkpoint);
+    }
+
+    const now = this.clock.now();
+    const revised: RunState = {
+      ...active.run,
+      plan: {
+        ...plan,
+        steps: next.steps as ExecutionStep[],
+        revision,
+        ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
+      },
+      metrics: { ...active.run.metrics, stepsTotal: next.steps.length },
+      updatedAt: iso(now),
+    };
+    const written = await this.deps.store.compareAndSetRun(
+      recordForStore(revised),
+      active.version,
+      active.lease.fencingToken,
+    );
+    if (!written) {
+      throw new AriaError("RUN_CONFLICT", {
+        message: `Run ${runId} changed under this worker while its plan was revised`,
+        context: { runId },
+      });
+    }
+    active.version++;
+    active.run = revised;
+    active.graph = next;
+    active.hasContainers = active.hasContainers || next.steps.some((st) => st.type === "container");
+    const keptIds = new Set(kept.map((r) => r.stepId));
+    const data = {
+      revision,
+      kept: kept.map((r) => r.stepId),
+      dropped: graph.ids.filter((id) => !keptIds.has(id)),
+      added: next.ids.slice(kept.length),
+      ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
+      ...(cause !== undefined
+        ? {
+            cause: { stepId: cause.stepId, code: cause.error?.code, message: cause.error?.message },
+          }
+        : {}),
+    };
+    void this.emit(runId, "plan.adapted", undefined, data);
+    context.addHistory({ kind: "plan.adapted", summary: `plan revision ${revision}`, data });
+    return { graph: next, initial };
+  }
+
+  private finishedSummary(
+    active: ActiveRun,
+  ): Array<{ stepId: string; status: string; error?: string }> {
+    const out: Array<{ stepId: string; status: string; error?: string }> = [];
+    for (const entry of active.context.history()) {
+      if (entry.stepId === undefined || !entry.kind.startsWith("step.")) continue;
+      const data = entry.data as { errorCode?: string } | undefined;
+      out.push({
+        stepId: entry.stepId,
+        status: entry.kind.slice(5),
+        ...(data?.errorCode !== undefined ? { error: data.errorCode } : {}),
+      });
+    }
+    return out;
+  }
+
+  private budgetError(
+    active: ActiveRun,
+    stepId: string,
+    what: string,
+    spent: Record<string, number | undefined>,
+    limit: Record<string, number | undefined>,
+    cause: AriaError,
+  ): AriaError {
+    return new AriaError("BUDGET_EXCEEDED", {
+      message: `Run ${active.runId} spent its ${what} budget; step '${stepId}' failed (${cause.message}) and was not recovered`,
+      context: { runId: active.runId, stepId },
+      details: { budget: what, spent, limit, cause: { code: cause.code, message: cause.message } },
+    });
   }
 
   private observeStep(record: StepRecord, context: RuntimeContext): void {
@@ -835,7 +1304,10 @@ export class AriaRuntimeEngine implements PipelineRunner {
       error = stopReason;
     } else {
       const failures = records.filter(
-        (r) => r.status === "failed" && graph.steps[r.index]!.continueOnError !== true,
+        (r) =>
+          r.status === "failed" &&
+          r.tolerated !== true &&
+          graph.steps[r.index]!.continueOnError !== true,
       );
       if (failures.length > 0) {
         const first = failures[0]!;
@@ -1232,5 +1704,6 @@ function recordFromCheckpoint(
   if (checkpoint.finishedAt !== undefined) record.finishedAt = Date.parse(checkpoint.finishedAt);
   if (checkpoint.usage !== undefined) record.usage = checkpoint.usage;
   if (checkpoint.containerId !== undefined) record.containerId = checkpoint.containerId;
+  if (checkpoint.tolerated === true) record.tolerated = true;
   return record;
 }

@@ -5,7 +5,9 @@ import {
   abortError,
   type ExecutionEngine,
   type RetryNotice,
+  resolveStep,
   type StepOutcome,
+  type StepRunOptions,
 } from "../execution/execution-engine.ts";
 import type { StepUsage } from "../execution/executors.ts";
 import type { PlanGraph } from "../graph/plan-graph.ts";
@@ -35,7 +37,26 @@ export interface StepRecord {
   usage?: StepUsage;
   containerId?: string;
   idempotencyKey: string;
+  /**
+   * A failure the run continues past (recovery skipped the step, or a plan revision replaced it):
+   * its dependants may run, and it does not fail the run.
+   */
+  tolerated?: boolean;
 }
+
+/**
+ * What the coordinator's recovery (reflection) decided about a failed step:
+ * `rerun` runs `step` (placeholders resolved against this run) in the same slot; `tolerate` lets
+ * the run continue past the failure; `adapt` also tolerates it and stops starting steps so the
+ * coordinator can replace the rest of the plan; `abort` stops the run with `error`; `fail` keeps
+ * the failure. `usage` (the reflection's LLM cost) is added to the step's usage.
+ */
+export type GraphRecovery =
+  | { kind: "rerun"; step: ExecutionStep; usage?: StepUsage }
+  | { kind: "tolerate"; usage?: StepUsage }
+  | { kind: "adapt"; reason: AriaError; usage?: StepUsage }
+  | { kind: "abort"; error: AriaError; usage?: StepUsage }
+  | { kind: "fail"; usage?: StepUsage };
 
 /** Callbacks through which the coordinator persists and reports a run. */
 export interface GraphRunHooks {
@@ -49,6 +70,19 @@ export interface GraphRunHooks {
   stepFinished(record: StepRecord, output: unknown): void | Promise<void>;
   /** A step was skipped or cancelled without running to its end (not checkpointed). */
   stepSettled(record: StepRecord): void;
+  /**
+   * Optional: a step failed (after its own retries); the answer says how to recover. Called again
+   * after a failed rerun. Throwing stops the run.
+   */
+  stepFailed?(
+    index: number,
+    failure: {
+      step: ExecutionStep;
+      rendered: ExecutionStep | undefined;
+      error: AriaError;
+      recoveries: number;
+    },
+  ): Promise<GraphRecovery | undefined>;
 }
 
 export interface GraphRunConfig {
@@ -75,7 +109,8 @@ export interface GraphRunConfig {
 
 /** How a run stopped early, if it did. */
 export interface GraphRunStop {
-  kind: "cancelled" | "failed-fast" | "fatal";
+  /** `adapt`: recovery asked for a plan revision (running steps finish, nothing new starts). */
+  kind: "cancelled" | "failed-fast" | "fatal" | "adapt";
   reason: AriaError;
 }
 
@@ -103,6 +138,8 @@ export class GraphRun implements PlaceholderSource {
   /** Not-yet-finished steps whose placeholders reference each step (retention against eviction). */
   private readonly pendingRefs: Int32Array;
   private readonly records: Array<StepRecord | undefined>;
+  /** Failed steps the run continues past (recovery's `tolerate` and `adapt`). */
+  private readonly tolerated = new Set<number>();
   private readonly queue: number[] = [];
   private head = 0;
   private running = 0;
@@ -264,24 +301,27 @@ export class GraphRun implements PlaceholderSource {
           runId: this.config.runId,
         });
       }
+      const runOptions: StepRunOptions = {
+        runId: this.config.runId,
+        signal: this.controller.signal,
+        idempotencyKey,
+        context,
+        depth: this.config.depth,
+        ...(this.config.sessionId !== undefined ? { sessionId: this.config.sessionId } : {}),
+        ...(this.config.workspaceDir !== undefined
+          ? { workspaceDir: this.config.workspaceDir }
+          : {}),
+        onRetry: this.onRetry,
+      };
       if (rendered === undefined) {
         outcome = failedOutcome(stepId, renderError!, this.now());
       } else if (this.stopped !== undefined) {
         outcome = failedOutcome(stepId, this.stopped.reason, this.now(), "cancelled");
       } else {
-        outcome = await engine.executeStep(rendered, {
-          runId: this.config.runId,
-          signal: this.controller.signal,
-          idempotencyKey,
-          context,
-          depth: this.config.depth,
-          ...(this.config.sessionId !== undefined ? { sessionId: this.config.sessionId } : {}),
-          ...(this.config.workspaceDir !== undefined
-            ? { workspaceDir: this.config.workspaceDir }
-            : {}),
-          onRetry: this.onRetry,
-        });
+        outcome = await engine.executeStep(rendered, runOptions);
       }
+      if (outcome.status === "failed" && hooks.stepFailed !== undefined)
+        outcome = await this.recover(i, step, rendered, outcome, runOptions);
     } catch (error) {
       // Only a hook can get here (the engine never throws for a step failure).
       outcome = failedOutcome(
@@ -308,6 +348,7 @@ export class GraphRun implements PlaceholderSource {
     if (outcome.error !== undefined) record.error = outcome.error.toBody();
     if (outcome.usage !== undefined) record.usage = outcome.usage;
     if (outcome.containerId !== undefined) record.containerId = outcome.containerId;
+    if (outcome.status === "failed" && this.tolerated.has(i)) record.tolerated = true;
 
     this.releaseReferences(i);
     this.records[i] = record;
@@ -338,6 +379,104 @@ export class GraphRun implements PlaceholderSource {
     }
     this.running--;
     this.complete(i);
+  }
+
+  /**
+   * Recovery of a failed step (reflection): asks the hook, carries out its answer (rerun in the
+   * same slot, tolerate, adapt, abort) and asks again after a failed rerun. Attempts, retries and
+   * usage add up over the reruns; the hook bounds how often it answers with a rerun.
+   */
+  private async recover(
+    i: number,
+    declared: ExecutionStep,
+    rendered: ExecutionStep | undefined,
+    first: StepOutcome,
+    runOptions: StepRunOptions,
+  ): Promise<StepOutcome> {
+    const hooks = this.config.hooks;
+    const stepId = this.config.graph.ids[i]!;
+    let outcome = first;
+    let template = declared;
+    let ran = rendered;
+    let attempts = first.attempts;
+    let retries = first.retries;
+    let usage: StepUsage | undefined = first.usage !== undefined ? { ...first.usage } : undefined;
+    const addUsage = (more: StepUsage | undefined) => {
+      if (more === undefined) return;
+      usage ??= { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+      usage.inputTokens += more.inputTokens;
+      usage.outputTokens += more.outputTokens;
+      usage.costUsd += more.costUsd;
+    };
+    for (
+      let recoveries = 0;
+      outcome.status === "failed" && this.stopped === undefined;
+      recoveries++
+    ) {
+      let answer: GraphRecovery | undefined;
+      try {
+        answer = await hooks.stepFailed!(i, {
+          step: template,
+          rendered: ran,
+          error: outcome.error!,
+          recoveries,
+        });
+      } catch (error) {
+        this.stop(
+          "fatal",
+          toAriaError(error, "INTERNAL_ERROR", { runId: this.config.runId, stepId }),
+        );
+        break;
+      }
+      if (answer === undefined) break;
+      addUsage(answer.usage);
+      if (answer.kind === "rerun") {
+        template = answer.step;
+        const error = outcome.error!;
+        await hooks.stepRetrying(i, {
+          stepId,
+          failedAttempt: attempts,
+          nextAttempt: attempts + 1,
+          delayMs: 0,
+          error,
+        });
+        retries++;
+        try {
+          ran = resolveStep(template, this);
+        } catch (thrown) {
+          ran = undefined;
+          outcome = failedOutcome(
+            stepId,
+            toAriaError(thrown, "PLACEHOLDER_UNRESOLVED", { stepId, runId: this.config.runId }),
+            this.now(),
+          );
+          continue;
+        }
+        if (this.stopped !== undefined) break;
+        const next = await this.config.engine.executeStep({ ...ran, id: stepId }, runOptions);
+        attempts += next.attempts;
+        retries += next.retries;
+        addUsage(next.usage);
+        outcome = next;
+        continue;
+      }
+      if (answer.kind === "tolerate") this.tolerated.add(i);
+      else if (answer.kind === "adapt") {
+        this.tolerated.add(i);
+        this.stop("adapt", answer.reason);
+      } else if (answer.kind === "abort") this.stop("fatal", answer.error);
+      break;
+    }
+    const merged: StepOutcome = {
+      ...outcome,
+      attempts,
+      retries,
+      startedAt: first.startedAt,
+      durationMs: Math.max(0, outcome.finishedAt - first.startedAt),
+    };
+    if (usage !== undefined) merged.usage = usage;
+    else delete merged.usage;
+    return merged;
   }
 
   private complete(i: number): void {
@@ -377,16 +516,19 @@ export class GraphRun implements PlaceholderSource {
   }
 
   private stop(kind: GraphRunStop["kind"], reason: AriaError): void {
-    if (this.stopped !== undefined || this.finished) return;
+    if (this.finished) return;
+    // A fatal stop overrides an adaptation in progress; otherwise the first stop wins.
+    if (this.stopped !== undefined && !(this.stopped.kind === "adapt" && kind !== "adapt")) return;
     this.stopped = { kind, reason };
-    this.controller.abort(reason);
+    // An adaptation lets running steps finish (their results are kept); the others cancel them.
+    if (kind !== "adapt") this.controller.abort(reason);
     queueMicrotask(() => this.pump());
   }
 
   /** After a stop, once nothing runs: every step that did not finish is skipped or cancelled. */
   private settleRemaining(): void {
     const stop = this.stopped!;
-    const status = stop.kind === "failed-fast" ? "skipped" : "cancelled";
+    const status = stop.kind === "failed-fast" || stop.kind === "adapt" ? "skipped" : "cancelled";
     for (let i = 0; i < this.n; i++) {
       if (this.state[i] === DONE) continue;
       const record = this.settled(i, status, stop.reason.toBody());
@@ -436,13 +578,16 @@ export class GraphRun implements PlaceholderSource {
   private satisfied(record: StepRecord): boolean {
     if (record.status === "succeeded") return true;
     return (
-      record.status === "failed" && this.config.graph.steps[record.index]!.continueOnError === true
+      record.status === "failed" &&
+      (record.tolerated === true || this.config.graph.steps[record.index]!.continueOnError === true)
     );
   }
 
   private isHardFailure(record: StepRecord): boolean {
     return (
-      record.status === "failed" && this.config.graph.steps[record.index]!.continueOnError !== true
+      record.status === "failed" &&
+      record.tolerated !== true &&
+      this.config.graph.steps[record.index]!.continueOnError !== true
     );
   }
 
