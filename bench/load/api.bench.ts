@@ -3,7 +3,7 @@
  * and status reads (GET /v1/runs/:id), against a runtime in this process on loopback, with the
  * defaults on (validation, checkpoints, events, audit, rate limits raised so they do not cap the test).
  * Prints a table and writes bench/results/load.json.
- *   node --conditions=@aria/source --import tsx bench/load/api.bench.ts [--redis]
+ *   node --conditions=@aria/source --import tsx bench/load/api.bench.ts [--redis] [--seconds N]
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -21,7 +21,8 @@ const autocannon = createRequire(new URL("../../apps/runtime/package.json", impo
 
 const root = path.resolve(import.meta.dirname, "../..");
 const useRedis = process.argv.includes("--redis");
-const duration = Number(process.env.LOAD_SECONDS ?? 10);
+const secondsArg = process.argv.indexOf("--seconds");
+const duration = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 10;
 const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
 
 const redis = useRedis ? await startRedis() : undefined;

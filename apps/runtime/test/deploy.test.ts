@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 
 const dir = path.resolve(import.meta.dirname, "../../../deploy/kubernetes");
+// biome-ignore lint/suspicious/noExplicitAny: manifests are walked by path; the assertions check the shape
 type Doc = { kind: string; metadata: { name: string }; spec?: Record<string, any> };
 const docs: Doc[] = fs
   .readdirSync(dir)
