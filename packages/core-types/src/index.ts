@@ -86,6 +86,22 @@ export {
   type IccToolCallResponse,
   IccToolCallResponseSchema,
 } from "./icc.ts";
+export {
+  ICC_CONTEXT_FIELDS,
+  type IccAgentInfo,
+  IccAgentInfoSchema,
+  type IccAgentListResponse,
+  IccAgentListResponseSchema,
+  type IccContextField,
+  type IccContextSetResponse,
+  IccContextSetResponseSchema,
+  type IccHealthResponse,
+  IccHealthResponseSchema,
+  type IccToolInfo,
+  IccToolInfoSchema,
+  type IccToolListResponse,
+  IccToolListResponseSchema,
+} from "./icc-catalog.ts";
 export type {
   AgentRegistry,
   Clock,
