@@ -97,6 +97,7 @@ function runWorker(framework: string, suite: string): Promise<WorkerOutput | { e
 // ---- run every framework × suite --------------------------------------------------------------
 
 const started = performance.now();
+const loadAverageAtStart = os.loadavg();
 const outputs: Record<string, Record<string, WorkerOutput | { error: string }>> = {};
 for (const suite of SUITES) {
   for (const framework of FRAMEWORKS) {
@@ -368,7 +369,8 @@ const results = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? "unknown",
     totalMemGiB: Math.round(os.totalmem() / 2 ** 30),
-    loadAverage: os.loadavg(),
+    loadAverageAtStart,
+    loadAverageAtEnd: os.loadavg(),
     isolation: "one child process per framework and suite",
   },
   versions,

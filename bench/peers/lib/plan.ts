@@ -10,21 +10,21 @@ export function benchPlan({ quick, levels }: PlanOptions) {
   return {
     overhead: {
       stepsPerRun: 10,
-      warmup: { min: 5, max: quick ? 20 : 300, budgetMs: quick ? 200 : 1500 },
-      measured: { min: quick ? 5 : 30, max: quick ? 30 : 1000, budgetMs: quick ? 500 : 5000 },
+      warmup: { min: 5, max: quick ? 20 : 300, budgetMs: quick ? 200 : 1000 },
+      measured: { min: quick ? 5 : 30, max: quick ? 30 : 1000, budgetMs: quick ? 500 : 3000 },
     },
     agentChain: {
       steps: 1000,
       warmupSteps: 100,
-      measured: { min: 1, max: 5, budgetMs: quick ? 0 : 10_000 },
+      measured: { min: 1, max: 5, budgetMs: quick ? 0 : 5000 },
     },
     toolChain: {
       steps: 1000,
-      warmup: { min: 2, max: 10, budgetMs: quick ? 100 : 1000 },
-      measured: { min: quick ? 2 : 5, max: 50, budgetMs: quick ? 300 : 4000 },
+      warmup: { min: 2, max: 10, budgetMs: quick ? 100 : 500 },
+      measured: { min: quick ? 2 : 5, max: 50, budgetMs: quick ? 300 : 2000 },
     },
     sessions: { count: quick ? 100 : 1000, turns: 3, stepsPerTurn: 2, warmupSessions: 5 },
-    concurrency: { stepsPerRun: 10, modelLatencyMs: 100, levels, warmupRuns: quick ? 5 : 30 },
+    concurrency: { stepsPerRun: 10, modelLatencyMs: 100, levels, warmupRuns: quick ? 5 : 10 },
   };
 }
 
