@@ -53,7 +53,7 @@ export interface IccAppCore {
 
 /** A tool or agent name in a path: `NAME` or `BUNDLE/NAME` (the slash sent as %2F). */
 const NAME_PATTERN = /^(?:[A-Za-z][A-Za-z0-9_.-]{0,127}\/)?[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
-const BEARER_PATTERN = /^Bearer ([A-Za-z0-9._-]{1,8192})$/;
+const BEARER_PATTERN = /^Bearer ([A-Za-z0-9._-]{1,8192})$/i;
 const IDEMPOTENCY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Context keys a container may not write: step outputs belong to the engine. */
 const RESERVED_KEY = /^(steps\.|step_\d+_output)|^(__proto__|constructor|prototype)$/;
@@ -69,8 +69,13 @@ const AGENT_INPUT_SCHEMA = {
   additionalProperties: false,
 } as const;
 
+/** Dot segments (plain or percent-encoded) and empty segments in a raw request path. */
+const UNSAFE_PATH = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)|\/\//i;
+
 function sanitizeTarget(value: string): string {
-  return value.length > 128 ? `${value.slice(0, 128)}…` : value;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, "?");
+  return clean.length > 128 ? `${clean.slice(0, 128)}…` : clean;
 }
 
 function validationError(
@@ -228,6 +233,16 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
       let response: Response;
       let error: AriaError | undefined;
       try {
+        // URL parsing resolves dot segments (`/tools/../context` would reach `/context`): refuse them.
+        const rawUrl = c.env?.incoming?.url;
+        if (rawUrl !== undefined) {
+          const query = rawUrl.indexOf("?");
+          if (UNSAFE_PATH.test(query === -1 ? rawUrl : rawUrl.slice(0, query)))
+            throw new AriaError("VALIDATION_FAILED", {
+              message: "the request path has dot or empty segments",
+              details: { field: "path" },
+            });
+        }
         claims = await authenticate(c);
         call.claims = claims;
         const decision = core.limiter.take(claims.jti);
@@ -270,7 +285,10 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
         if (core.closing.aborted) controller.abort(core.closing.reason);
         response = await handler(c, call);
       } catch (caught) {
-        error = toAriaError(caught);
+        // A call cut short by revocation or shutdown answers with that reason, whatever the
+        // collaborator made of the abort.
+        const reason = controller?.signal.reason;
+        error = controller?.signal.aborted && AriaError.is(reason) ? reason : toAriaError(caught);
         response = errorResponse(c, error);
       } finally {
         if (claims !== undefined) {
@@ -646,16 +664,23 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
   );
 
   app.notFound((c) => {
-    const error = new AriaError("NOT_FOUND", {
-      message: `no ICC route ${c.req.method} ${sanitizeTarget(c.req.path)}`,
-    });
+    const rawUrl = c.env?.incoming?.url ?? "";
+    const query = rawUrl.indexOf("?");
+    const error = UNSAFE_PATH.test(query === -1 ? rawUrl : rawUrl.slice(0, query))
+      ? new AriaError("VALIDATION_FAILED", {
+          message: "the request path has dot or empty segments",
+          details: { field: "path" },
+        })
+      : new AriaError("NOT_FOUND", {
+          message: `no ICC route ${c.req.method} ${sanitizeTarget(c.req.path)}`,
+        });
     audit({
       actor: "unknown",
       action: "icc.unknown",
       target: sanitizeTarget(c.req.path),
       outcome: "failure",
       durationMs: 0,
-      details: { status: 404, code: "NOT_FOUND", method: c.req.method },
+      details: { status: error.httpStatus, code: error.code, method: c.req.method },
     });
     return errorResponse(c, error);
   });

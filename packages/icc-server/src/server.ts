@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { AriaError } from "@aria/errors";
+import { AriaError, iccError } from "@aria/errors";
 import { getRequestListener } from "@hono/node-server";
 import type { Hono } from "hono";
 import { createIccApp, type IccBindings } from "./app.ts";
@@ -329,7 +329,12 @@ export class IccServer {
     await this.revocations.revoke(jti, expiresAt);
     const inflight = this.#inflight.get(jti);
     if (inflight !== undefined)
-      for (const controller of inflight) controller.abort(new Error("ICC token revoked"));
+      for (const controller of inflight)
+        controller.abort(
+          iccError.unauthorized("token revoked during the call", {
+            details: { reason: "revoked" },
+          }),
+        );
     this.limiter.forget(jti);
   }
 
@@ -413,9 +418,14 @@ export class IccServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.abort(new Error("ICC server closing"));
+    const reason = new AriaError("INTERNAL_ERROR", {
+      message: "the ICC server is shutting down",
+      httpStatus: 503,
+      retryable: true,
+    });
+    this.#closing.abort(reason);
     for (const set of this.#inflight.values())
-      for (const controller of set) controller.abort(new Error("ICC server closing"));
+      for (const controller of set) controller.abort(reason);
     const closes: Promise<void>[] = [];
     for (const server of this.#listeners) closes.push(closeNet(server));
     for (const [key, entry] of this.#containers) {

@@ -1,6 +1,6 @@
 import { IccError } from "@aria/sdk";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Fixture, startFixture } from "./helpers/fixture.ts";
+import { type Fixture, startFixture, unexpected } from "./helpers/fixture.ts";
 
 let f: Fixture;
 beforeEach(async () => {
@@ -66,10 +66,10 @@ describe("ICC round trips over the Unix socket with the sdk client", () => {
     const answer = await aria.tools.invoke("fail");
     expect(answer.success).toBe(false);
     expect(answer.error).toMatchObject({ code: "TOOL_EXECUTION_FAILED" });
-    const error = await aria.tools.call("fail").catch((e) => e);
+    const error = await aria.tools.call("fail").then(unexpected, (e: IccError) => e);
     expect(error).toBeInstanceOf(IccError);
     expect(error.code).toBe("TOOL_EXECUTION_FAILED");
-    const invalid = await aria.tools.call("needs-x", {}).catch((e) => e);
+    const invalid = await aria.tools.call("needs-x", {}).then(unexpected, (e: IccError) => e);
     expect(invalid.code).toBe("VALIDATION_FAILED");
     expect(f.audit.entries.at(-1)).toMatchObject({
       outcome: "failure",
@@ -81,13 +81,15 @@ describe("ICC round trips over the Unix socket with the sdk client", () => {
     const error = await f
       .client(f.mint().token)
       .tools.call("nope")
-      .catch((e) => e);
+      .then(unexpected, (e: IccError) => e);
     expect(error).toMatchObject({ code: "TOOL_NOT_FOUND", status: 404 });
   });
 
   it("times a tool out at the body's timeoutMs with TOOL_TIMEOUT and aborts its signal", async () => {
     const aria = f.client(f.mint().token);
-    const error = await aria.tools.call("slow", {}, { timeoutMs: 50 }).catch((e) => e);
+    const error = await aria.tools
+      .call("slow", {}, { timeoutMs: 50 })
+      .then(unexpected, (e: IccError) => e);
     expect(error.code).toBe("TOOL_TIMEOUT");
     expect(f.tools.calls.at(-1)!.context.signal.aborted).toBe(true);
   });
@@ -129,7 +131,7 @@ describe("ICC round trips over the Unix socket with the sdk client", () => {
     });
     // the agent's LLM usage is attributed to the calling run
     expect(f.llm.requests.at(-1)).toMatchObject({ runId: "run-A", agent: "analyst" });
-    const unknown = await aria.agents.invoke("ghost", "hi").catch((e) => e);
+    const unknown = await aria.agents.invoke("ghost", "hi").then(unexpected, (e: IccError) => e);
     expect(unknown).toMatchObject({ code: "AGENT_NOT_FOUND", status: 404 });
   });
 
@@ -191,7 +193,7 @@ describe("ICC round trips over the Unix socket with the sdk client", () => {
     expect(answer.toolCalls).toEqual([{ id: "c1", name: "lookup", arguments: { q: "x" } }]);
     const error = await aria.llm
       .complete({ messages: [{ role: "user", content: "again" }] })
-      .catch((e) => e);
+      .then(unexpected, (e: IccError) => e);
     expect(error).toMatchObject({ code: "LLM_RATE_LIMITED", status: 429 });
   });
 
@@ -237,7 +239,7 @@ describe("ICC round trips over the Unix socket with the sdk client", () => {
     const error = await f
       .client(f.mint({ runId: "run-gone" }).token)
       .context.get()
-      .catch((e) => e);
+      .then(unexpected, (e: IccError) => e);
     expect(error).toMatchObject({ code: "RUN_NOT_FOUND", status: 404 });
   });
 

@@ -213,3 +213,8 @@ export async function startFixture(
 export type Fixture = Awaited<ReturnType<typeof startFixture>>;
 
 export const perms = (...permissions: IccPermission[]) => ({ permissions });
+
+/** For `promise.then(unexpected, (e) => e)`: a call that was meant to fail succeeded. */
+export const unexpected = (): never => {
+  throw new Error("expected the call to fail");
+};
