@@ -20,6 +20,8 @@ export interface AppDeps {
   apiKeys: string[];
   counters: CounterStore;
   rateLimitPerMinute: number;
+  /** Refreshes gauges that are read on demand (queue depth, containers) before a scrape. */
+  onScrape?: () => Promise<void>;
   /** Sub-apps mounted by later layers (the v1 API, the console). */
   routes?: Array<{ path: string; app: Hono<AppEnv> }>;
 }
@@ -70,6 +72,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.get("/metrics", async (c) => {
+    await deps
+      .onScrape?.()
+      .catch((error: unknown) => deps.logger.warn({ err: error }, "metrics refresh failed"));
     c.header("content-type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });

@@ -476,6 +476,16 @@ export async function composeRuntime(
     counters,
     rateLimitPerMinute: config.limits.rateLimitPerMinute,
     routes: [{ path: "/v1", app: v1 }],
+    onScrape: async () => {
+      metrics.queueDepth.set(await dispatcher.depth());
+      metrics.queueOldestAge.set((await dispatcher.oldestAgeMs()) / 1000);
+      if (containers) {
+        const m = containers.metrics();
+        metrics.containersActive.set(m.governor.running);
+        metrics.poolIdle.set({ profile: "all" }, m.pool.idle);
+      }
+      metrics.containerLimit.set(config.limits.maxConcurrentContainers);
+    },
   });
 
   let closed = false;

@@ -87,6 +87,16 @@ export function createMetrics() {
       help: "Runs waiting in the queue",
       registers: [registry],
     }),
+    queueOldestAge: new Gauge({
+      name: "aria_queue_oldest_age_seconds",
+      help: "Age of the oldest run waiting in the queue",
+      registers: [registry],
+    }),
+    containerLimit: new Gauge({
+      name: "aria_containers_limit",
+      help: "Containers this instance may run at once",
+      registers: [registry],
+    }),
     errors: new Counter({
       name: "aria_errors_total",
       help: "Errors by code",

@@ -28,6 +28,8 @@ export interface RunDispatcher {
   dispatch(submission: RunSubmission): Promise<void>;
   /** Runs waiting for a worker. */
   depth(): Promise<number>;
+  /** Age in ms of the oldest waiting run (0 when none). */
+  oldestAgeMs(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -324,8 +326,11 @@ export class LocalRunDispatcher implements RunDispatcher {
     this.deps = deps;
   }
 
+  private readonly enqueuedAt = new Map<string, number>();
+
   async dispatch(submission: RunSubmission): Promise<void> {
     this.queue.push(submission.runId);
+    this.enqueuedAt.set(submission.runId, Date.now());
     this.pump();
   }
 
@@ -333,9 +338,15 @@ export class LocalRunDispatcher implements RunDispatcher {
     return this.queue.length;
   }
 
+  async oldestAgeMs(): Promise<number> {
+    const first = this.queue[0];
+    return first ? Date.now() - (this.enqueuedAt.get(first) ?? Date.now()) : 0;
+  }
+
   private pump(): void {
     while (!this.closed && this.running < this.deps.concurrency && this.queue.length > 0) {
       const runId = this.queue.shift()!;
+      this.enqueuedAt.delete(runId);
       this.running++;
       const controller = new AbortController();
       this.controllers.set(runId, controller);
