@@ -165,7 +165,7 @@ const chainVariant = (fw: string, checkpoints: boolean) =>
 
 if (SUITES.includes("time")) {
   const section = `1. overhead per agent step (${plan.overhead.stepsPerRun}-step runs, zero-latency model, no-op tool)`;
-  for (const p of ["p50", "p95", "p99"] as const)
+  for (const p of ["p50", "p95", "p99", "mean"] as const)
     addRow(
       {
         section: p === "p50" ? section : undefined,

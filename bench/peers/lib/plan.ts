@@ -10,8 +10,8 @@ export function benchPlan({ quick, levels }: PlanOptions) {
   return {
     overhead: {
       stepsPerRun: 10,
-      warmup: { min: 5, max: quick ? 20 : 300, budgetMs: quick ? 200 : 1000 },
-      measured: { min: quick ? 5 : 30, max: quick ? 30 : 1000, budgetMs: quick ? 500 : 3000 },
+      warmup: { min: 5, max: quick ? 20 : 300, budgetMs: quick ? 200 : 750 },
+      measured: { min: quick ? 5 : 30, max: quick ? 30 : 2000, budgetMs: quick ? 500 : 2500 },
     },
     agentChain: {
       steps: 1000,
@@ -20,8 +20,8 @@ export function benchPlan({ quick, levels }: PlanOptions) {
     },
     toolChain: {
       steps: 1000,
-      warmup: { min: 2, max: 10, budgetMs: quick ? 100 : 500 },
-      measured: { min: quick ? 2 : 5, max: 50, budgetMs: quick ? 300 : 2000 },
+      warmup: { min: 1, max: 10, budgetMs: quick ? 100 : 500 },
+      measured: { min: 3, max: 50, budgetMs: quick ? 300 : 2000 },
     },
     sessions: { count: quick ? 100 : 1000, turns: 3, stepsPerTurn: 2, warmupSessions: 5 },
     concurrency: { stepsPerRun: 10, modelLatencyMs: 100, levels, warmupRuns: quick ? 5 : 10 },
