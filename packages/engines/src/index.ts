@@ -34,6 +34,7 @@ export {
   Budget,
   type BudgetLimits,
   budgetExceeded,
+  emitLlmUsage,
   emptyUsage,
   UsageLedger,
   type UsageTotals,

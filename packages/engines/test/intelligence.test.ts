@@ -13,7 +13,14 @@ import {
 } from "@aria/engines";
 import { createScriptedLlm, reply } from "@aria/testkit";
 import { describe, expect, it } from "vitest";
-import { callKind, FixtureAgents, FixtureTools, priced, routed } from "./intelligence-fixtures.ts";
+import {
+  callKind,
+  deferred,
+  FixtureAgents,
+  FixtureTools,
+  priced,
+  routed,
+} from "./intelligence-fixtures.ts";
 
 const num = { type: "number" };
 const valueOut = { type: "object", properties: { value: num }, required: ["value"] };
@@ -183,7 +190,8 @@ describe("planned tasks", () => {
     expect(result.run.result).toEqual({ saved: true, bytes: 14 });
     expect(result.run.plan?.steps.map((s) => s.id)).toEqual(["sq", "plus", "half", "fmt", "save"]);
     const types = await eventTypes(store, "five");
-    expect(types[0]).toBe("plan.created");
+    // Analysis and planning calls are recorded, then the plan, then the run.
+    expect(types.slice(0, 4)).toEqual(["llm.usage", "llm.usage", "plan.created", "run.started"]);
     expect(types).toContain("run.completed");
     // Analysis and planning usage count in the run's cost.
     expect(result.run.cost.inputTokens).toBeGreaterThan(0);
@@ -207,7 +215,11 @@ describe("planned tasks", () => {
     expect(result.run.result).toMatchObject({ text: "16", turns: 2 });
     const events = await store.readEvents("loop");
     // Agent usage and tool calls reach the run's event log through the attached engine.
-    expect(events.filter((e) => e.type === "llm.usage")).toHaveLength(2);
+    expect(events.filter((e) => e.type === "llm.usage").map((e) => e.data.source)).toEqual([
+      "planning",
+      "agent",
+      "agent",
+    ]);
     expect(events.some((e) => e.type === "step.completed" && e.stepId === "agent/1.1")).toBe(true);
     await engine.close();
   });
@@ -558,6 +570,147 @@ describe("run budgets", () => {
     });
     expect(tools.calls).toHaveLength(0);
     expect(result.run.cost.usd).toBeCloseTo(0.02);
+    await engine.close();
+  });
+});
+
+describe("adaptation and resume", () => {
+  it("re-indexes kept steps, persists the revision and resumes it in a fresh engine", async () => {
+    const store = new MemoryStateStore();
+    const agents = new FixtureAgents().agent("calc", [...TOOLS, "gate"]);
+    const firstGate = deferred();
+    let gateOpen = false;
+    const makeTools = () =>
+      mathTools().add("gate", {
+        handler: async ({ n }, context) => {
+          if (Number(n) === 1) await firstGate.promise;
+          else if (!gateOpen) {
+            // Waits until the engine shuts down (the second engine finds the gate open).
+            await new Promise((_, reject) =>
+              context.signal.addEventListener("abort", () => reject(context.signal.reason), {
+                once: true,
+              }),
+            );
+          }
+          return { value: 6 };
+        },
+        inputSchema: { type: "object", properties: { n: num }, required: ["n"] },
+        outputSchema: valueOut,
+      });
+    const { script } = routed({
+      analyze: [analysis(true, 3)],
+      plan: [
+        plan([
+          { id: "slow", type: "tool", tool: "gate", params: { n: 1 }, dependsOn: [] },
+          {
+            id: "after",
+            type: "tool",
+            tool: "math/square",
+            params: { x: "{{steps.slow.output.value}}" },
+          },
+          {
+            id: "get",
+            type: "tool",
+            tool: "data/fetch",
+            params: { url: "https://bad.example" },
+            dependsOn: [],
+          },
+        ]),
+        plan([
+          {
+            id: "hf",
+            type: "tool",
+            tool: "math/half",
+            params: { x: "{{steps.slow.output.value}}" },
+          },
+          { id: "hold", type: "tool", tool: "gate", params: { n: 2 } },
+        ]),
+      ],
+      reflect: [reflectWith({ type: "replan" })],
+    });
+    const scripted = createScriptedLlm((request) => {
+      // The slow branch finishes while the plan is being revised.
+      if (callKind(request) === "reflect") firstGate.resolve();
+      return script(request);
+    });
+    const toolsA = makeTools();
+    const intelligenceA = createIntelligence({ agents, tools: toolsA, llm: scripted, store });
+    const engineA = new AriaRuntimeEngine({
+      tools: toolsA,
+      agents,
+      store,
+      llm: scripted,
+      agentExecutor: intelligenceA.agentExecutor,
+      recovery: intelligenceA.recovery,
+      config: { instanceId: "a", ...intelligenceA.engineConfig },
+    });
+    intelligenceA.attach(engineA);
+    const running = intelligenceA.runTask({ agent: "calc", task: "t", runId: "resume-adapted" });
+    // Wait until the revised plan's last step is running, then stop this engine.
+    while (!toolsA.calls.some((c) => c.name === "gate" && c.input.n === 2))
+      await new Promise((r) => setImmediate(r));
+    await engineA.close();
+    await expect(running).rejects.toBeDefined();
+
+    const stored = await store.getRun("resume-adapted");
+    expect(stored).toMatchObject({ status: "running", plan: { revision: 1 } });
+    expect(stored?.plan?.steps.map((s) => s.id)).toEqual(["slow", "get", "hf", "hold"]);
+    // 'get' moved from position 3 to 2: its checkpoint says so.
+    const view = await readRunView(store, "resume-adapted");
+    expect(view?.steps.map((s) => [s.stepId, s.index, s.status])).toEqual([
+      ["slow", 0, "succeeded"],
+      ["get", 1, "failed"],
+      ["hf", 2, "succeeded"],
+    ]);
+
+    gateOpen = true;
+    const toolsB = makeTools();
+    const intelligenceB = createIntelligence({
+      agents,
+      tools: toolsB,
+      llm: createScriptedLlm([]),
+      store,
+    });
+    const engineB = new AriaRuntimeEngine({
+      tools: toolsB,
+      agents,
+      store,
+      recovery: intelligenceB.recovery,
+      config: { instanceId: "b", ...intelligenceB.engineConfig },
+    });
+    const { run } = await engineB.resume("resume-adapted");
+    expect(run.status).toBe("succeeded");
+    expect(run.result).toEqual({ value: 6 });
+    // Only the unfinished step ran again; the tolerated failure did not fail the resumed run.
+    expect(toolsB.calls.map((c) => [c.name, c.input])).toEqual([["gate", { n: 2 }]]);
+    expect(toolsA.callsOf("math/square")).toHaveLength(0);
+    await engineB.close();
+  });
+
+  it("records reflections on successful steps when asked to, without acting on them", async () => {
+    const { script, served } = routed({
+      analyze: [analysis(true, 2)],
+      plan: [
+        plan([
+          { id: "sq", type: "tool", tool: "math/square", params: { x: 2 } },
+          { id: "hf", type: "tool", tool: "math/half", params: { x: "{{steps.sq.output.value}}" } },
+        ]),
+      ],
+      reflect: [reflectWith({ type: "continue" }), reflectWith({ type: "retry" })],
+    });
+    const { store, intelligence, engine } = setup(createScriptedLlm(script), {
+      config: { reflection: { reflectOnSuccess: true } },
+    });
+    const result = await intelligence.runTask({ agent: "calc", task: "t", runId: "on-success" });
+    expect(result.run.status).toBe("succeeded");
+    expect(served.reflect).toBe(2);
+    const reflections = (await store.readEvents("on-success")).filter(
+      (e) => e.type === "reflection",
+    );
+    expect(reflections.map((e) => [e.stepId, e.data.decision, e.data.succeeded])).toEqual([
+      ["sq", "continue", true],
+      ["hf", "continue", true],
+    ]);
     await engine.close();
   });
 });

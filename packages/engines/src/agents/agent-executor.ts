@@ -57,13 +57,11 @@ export interface AgentInvocationOptions {
   toolMode?: ToolCallMode;
 }
 
-/** Usage in the ICC answer's shape (`LlmUsage` fields) plus cost and calls. */
+/** Token usage in the ICC answer's shape (`LlmUsage` fields only, so the ICC schema accepts it). */
 export interface AgentInvocationUsage {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
-  costUsd: number;
-  calls: number;
 }
 
 /** The outcome of an invocation (the ICC `/agents/:name` answer, plus details). */
@@ -74,6 +72,9 @@ export interface AgentInvocationResult {
   /** Model calls made. */
   turns: number;
   usage: AgentInvocationUsage;
+  /** Money spent (from `LlmResponse.costUsd`) and model calls made. */
+  costUsd: number;
+  calls: number;
   toolCalls: Array<{ tool: string | undefined; name: string; success: boolean; turn: number }>;
   /** The conversation after this call (sessions keep it). */
   messages: LlmMessageInput[];
@@ -189,9 +190,9 @@ export function createAgentExecutor(deps: AgentExecutorDeps): IntelligentAgentEx
           inputTokens: spent.inputTokens ?? 0,
           outputTokens: spent.outputTokens ?? 0,
           totalTokens: (spent.inputTokens ?? 0) + (spent.outputTokens ?? 0),
-          costUsd: spent.usd ?? 0,
-          calls: spent.calls ?? 0,
         },
+        costUsd: spent.usd ?? 0,
+        calls: spent.calls ?? 0,
         toolCalls: [],
         messages: [],
         error: error.toBody(),
@@ -209,7 +210,7 @@ export function createAgentExecutor(deps: AgentExecutorDeps): IntelligentAgentEx
     },
     async executeAgent(request: InvocationRequest & { agent: string }): Promise<InvocationResult> {
       const def = definition(request.agent);
-      const { task: _task, ...rest } = request.input;
+      const { task: _task, maxSteps: _maxSteps, ...rest } = request.input;
       const message =
         request.task !== ""
           ? request.task
@@ -272,6 +273,8 @@ function toInvocation(result: AgentRunResult): AgentInvocationResult {
     response: result.response,
     turns: result.turns,
     usage: usageOf(result.usage),
+    costUsd: result.usage.costUsd,
+    calls: result.usage.calls,
     toolCalls: result.toolCalls.map((c: AgentToolCallRecord) => ({
       tool: c.tool,
       name: c.name,
@@ -287,7 +290,5 @@ function usageOf(usage: UsageTotals): AgentInvocationUsage {
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
     totalTokens: usage.inputTokens + usage.outputTokens,
-    costUsd: usage.costUsd,
-    calls: usage.calls,
   };
 }

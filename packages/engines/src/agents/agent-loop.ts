@@ -16,7 +16,7 @@ import type {
 } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
 import { abortError } from "../execution/execution-engine.ts";
-import { addUsage, type Budget, emptyUsage, type UsageTotals } from "./budget.ts";
+import { addUsage, type Budget, emitLlmUsage, emptyUsage, type UsageTotals } from "./budget.ts";
 import { extractJson, jsonForPrompt } from "./json-reply.ts";
 import { LlmToolNames } from "./tool-names.ts";
 
@@ -61,6 +61,11 @@ export interface AgentLoopConfig {
   parallelToolCalls?: boolean;
   /** Tool results longer than this (JSON characters) are cut before they reach the model (default 50 000). */
   maxToolResultChars?: number;
+  /**
+   * Emit `llm.usage` per model call (default true). Turn it off when the LLM handler's own usage
+   * hook already records every call as `llm.usage`, so calls are not counted twice.
+   */
+  usageEvents?: boolean;
 }
 
 /** One call of the loop. */
@@ -219,7 +224,8 @@ export class AgentLoop {
       };
       addUsage(usage, spent);
       for (let b = 0; b < budgets.length; b++) budgets[b]!.add(spent);
-      if (events !== undefined) this.emitUsage(events, runId, stepId, agent.name, response, turns);
+      if (events !== undefined && this.config.usageEvents !== false)
+        this.emitUsage(events, runId, stepId, agent.name, response, turns);
 
       const requested =
         mode === "native" ? nativeCalls(response) : jsonCalls(response.content ?? "", turns);
@@ -416,26 +422,7 @@ export class AgentLoop {
     response: LlmResponse,
     turn: number,
   ): void {
-    try {
-      const pending = events.emit(
-        runId,
-        "llm.usage",
-        {
-          agent,
-          turn,
-          model: response.model,
-          provider: response.provider,
-          inputTokens: response.usage.inputTokens,
-          outputTokens: response.usage.outputTokens,
-          costUsd: response.costUsd ?? 0,
-          cached: response.cached ?? false,
-        },
-        stepId,
-      );
-      if (pending !== undefined) pending.catch(() => {});
-    } catch {
-      // events never fail the loop
-    }
+    emitLlmUsage(events, runId, response, { source: "agent", agent, turn }, stepId);
   }
 }
 

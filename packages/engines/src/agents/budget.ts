@@ -1,4 +1,4 @@
-import type { LlmResponse } from "@aria/core-types";
+import type { EventSink, LlmResponse } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 
 /** Tokens, money and calls spent by LLM calls. */
@@ -168,5 +168,38 @@ export class UsageLedger {
       const oldest = this.budgets.keys().next().value;
       if (oldest !== undefined) this.budgets.delete(oldest);
     }
+  }
+}
+
+/**
+ * Sends an `llm.usage` event for one model call of a run (never throws: events do not fail work).
+ * `source` says which part of the intelligence layer made the call.
+ */
+export function emitLlmUsage(
+  events: EventSink | undefined,
+  runId: string | undefined,
+  response: LlmResponse,
+  data: Record<string, unknown>,
+  stepId?: string,
+): void {
+  if (events === undefined || runId === undefined) return;
+  try {
+    const pending = events.emit(
+      runId,
+      "llm.usage",
+      {
+        ...data,
+        model: response.model,
+        provider: response.provider,
+        inputTokens: response.usage.inputTokens,
+        outputTokens: response.usage.outputTokens,
+        costUsd: response.costUsd ?? 0,
+        cached: response.cached ?? false,
+      },
+      stepId,
+    );
+    if (pending !== undefined) pending.catch(() => {});
+  } catch {
+    // events never fail the caller
   }
 }

@@ -131,9 +131,11 @@ export function createIntelligence(deps: IntelligenceDeps): Intelligence {
     events,
     ...(config.teams !== undefined ? { config: config.teams } : {}),
   });
+  const usageEvents = config.agentLoop?.usageEvents !== false;
   const planning = new PlanningEngine({
     llm: deps.llm,
     tools: deps.tools,
+    ...(usageEvents ? { events } : {}),
     config: {
       ...(limits.maxSteps !== undefined ? { maxPlanSteps: Math.min(limits.maxSteps, 100) } : {}),
       ...config.planning,
@@ -143,6 +145,7 @@ export function createIntelligence(deps: IntelligenceDeps): Intelligence {
   const reflection = new ReflectionEngine({
     tools: deps.tools,
     llm: deps.llm,
+    ...(usageEvents ? { events } : {}),
     ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
     config: reflectionConfig,
   });

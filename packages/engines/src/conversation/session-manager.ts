@@ -174,7 +174,7 @@ export class SessionManager {
         await this.save(engine);
         throw error;
       }
-      add(usage, result.usage);
+      add(usage, { ...result.usage, costUsd: result.costUsd });
       if (!result.success) {
         const error = AriaError.fromBody(
           result.error ?? {
@@ -208,7 +208,7 @@ export class SessionManager {
         agent,
         metadata: {
           turns: result.turns,
-          usage: result.usage,
+          usage: { ...result.usage, costUsd: result.costUsd },
           toolCalls: result.toolCalls.length,
         },
       });

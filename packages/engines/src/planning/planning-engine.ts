@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type AgentLlm,
+  type EventSink,
   type ExecutionPlan,
   type ExecutionStep,
   ExecutionStepSchema,
@@ -12,7 +13,13 @@ import {
 } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 import { z } from "zod";
-import { addUsage, type Budget, emptyUsage, type UsageTotals } from "../agents/budget.ts";
+import {
+  addUsage,
+  type Budget,
+  emitLlmUsage,
+  emptyUsage,
+  type UsageTotals,
+} from "../agents/budget.ts";
 import { extractJson, jsonForPrompt, zodProblems } from "../agents/json-reply.ts";
 import { LlmToolNames } from "../agents/tool-names.ts";
 import { checkPlan, type PlanIssue } from "./plan-validation.ts";
@@ -128,6 +135,8 @@ export interface PlanningConfig {
 export interface PlanningEngineDeps {
   llm: LlmClient;
   tools: ToolRegistry;
+  /** Receives an `llm.usage` event (`source: "planning"`) per model call made for a run. */
+  events?: EventSink;
   config?: PlanningConfig;
 }
 
@@ -567,6 +576,10 @@ export class PlanningEngine {
     };
     addUsage(usage, spent);
     for (const budget of options.budgets ?? []) budget.add(spent);
+    emitLlmUsage(this.deps.events, options.runId, response, {
+      source: "planning",
+      agent: agent.name,
+    });
     return response;
   }
 }

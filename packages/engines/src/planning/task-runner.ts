@@ -167,6 +167,7 @@ export function createTaskRunner(deps: TaskRunnerDeps): TaskRunner {
                 params: {
                   task: request.task,
                   ...(request.input !== undefined ? { input: request.input as never } : {}),
+                  ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}),
                 },
               },
             ],

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type {
   Clock,
   ErrorBody,
+  EventSink,
   ExecutionStep,
   LlmClient,
   LlmMessageInput,
@@ -9,7 +10,13 @@ import type {
 } from "@aria/core-types";
 import { toAriaError } from "@aria/errors";
 import { z } from "zod";
-import { addUsage, type Budget, emptyUsage, type UsageTotals } from "../agents/budget.ts";
+import {
+  addUsage,
+  type Budget,
+  emitLlmUsage,
+  emptyUsage,
+  type UsageTotals,
+} from "../agents/budget.ts";
 import { extractJson, jsonForPrompt, zodProblems } from "../agents/json-reply.ts";
 import { isoTime } from "../util/time.ts";
 
@@ -80,6 +87,8 @@ export interface ReflectionEngineDeps {
   tools: ToolRegistry;
   /** Used directly when `ponder` is not registered. */
   llm?: LlmClient;
+  /** Receives an `llm.usage` event (`source: "reflection"`) per direct model call. */
+  events?: EventSink;
   clock?: Clock;
   config?: {
     /** The tool reflection goes through (default `ponder`); `false` always asks the LLM directly. */
@@ -319,6 +328,13 @@ export class ReflectionEngine {
       };
       addUsage(usage, spent);
       for (const budget of request.budgets ?? []) budget.add(spent);
+      emitLlmUsage(
+        this.deps.events,
+        request.runId,
+        response,
+        { source: "reflection", ...(request.agent !== undefined ? { agent: request.agent } : {}) },
+        request.step.id,
+      );
       const text = response.content ?? "";
       const parsed = DirectAnswerSchema.safeParse(extractJson(text));
       if (parsed.success) {

@@ -129,7 +129,7 @@ export function createTeamExecutor(deps: TeamExecutorDeps): TeamExecutor {
     }
     ctx.usage.inputTokens += result.usage.inputTokens;
     ctx.usage.outputTokens += result.usage.outputTokens;
-    ctx.usage.costUsd += result.usage.costUsd;
+    ctx.usage.costUsd += result.costUsd;
     return {
       member,
       success: result.success,
