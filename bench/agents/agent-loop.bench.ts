@@ -85,11 +85,20 @@ const finalAnswer: LlmResponse = {
   finishReason: "stop",
 };
 
+const jsonCallAnswer: LlmResponse = {
+  ...finalAnswer,
+  content: '{"tool_name": "noop", "parameters": {}}',
+};
+const jsonFinalAnswer: LlmResponse = {
+  ...finalAnswer,
+  content: '{"tool_name": "none", "response": "done"}',
+};
+
 /** Zero-latency model: `steps` tool-calling turns, then the answer (prepared answers, resolved promises). */
-function scriptedModel(steps: number): LlmClient {
+function scriptedModel(steps: number, json = false): LlmClient {
   let turn = 0;
-  const callPromise = Promise.resolve(toolCallAnswer);
-  const finalPromise = Promise.resolve(finalAnswer);
+  const callPromise = Promise.resolve(json ? jsonCallAnswer : toolCallAnswer);
+  const finalPromise = Promise.resolve(json ? jsonFinalAnswer : finalAnswer);
   return {
     complete() {
       turn++;
@@ -145,6 +154,7 @@ type Runner = () => Promise<number>;
 function scenarios(steps: number): Record<string, Runner> {
   const plain = createAgentLoop({ llm: scriptedModel(steps), tools });
   const withEvents = createAgentLoop({ llm: scriptedModel(steps), tools, events: countingSink });
+  const json = createAgentLoop({ llm: scriptedModel(steps, true), tools }, { toolMode: "json" });
   const executor = createAgentExecutor({
     agents,
     tools,
@@ -158,6 +168,7 @@ function scenarios(steps: number): Record<string, Runner> {
     "loop + events": async () =>
       (await withEvents.run(agent, { message: "go", runId: "bench-run", stepId: "agent" }))
         .toolSteps,
+    "loop, JSON contract": async () => (await json.run(agent, { message: "go" })).toolSteps,
     "agent executor (invokeAgent)": async () => {
       const result = await executor.invokeAgent("bench", "go", {
         parentRunId: `bench-${runs++ % 16}`,
@@ -258,6 +269,8 @@ writeFileSync(
           loop: "createAgentLoop().run(): no event sink, no budgets",
           "loop + events":
             "the loop with a counting event sink (llm.usage per model call, step.started/completed per tool call)",
+          "loop, JSON contract":
+            "the fallback for models without native tools: answers parsed from JSON text, results sent back in a user message",
           "agent executor (invokeAgent)":
             "createAgentExecutor().invokeAgent(): registry lookup, run budget in a UsageLedger, events",
         },

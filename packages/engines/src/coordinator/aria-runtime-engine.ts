@@ -29,7 +29,11 @@ import {
   RuntimeContext,
   type RuntimeContextOptions,
 } from "../context/runtime-context.ts";
-import { ExecutionEngine, type ExecutionEngineConfig } from "../execution/execution-engine.ts";
+import {
+  abortError,
+  ExecutionEngine,
+  type ExecutionEngineConfig,
+} from "../execution/execution-engine.ts";
 import type {
   AgentExecutor,
   InvocationResult,
@@ -773,6 +777,9 @@ export class AriaRuntimeEngine implements PipelineRunner {
         result = await graphRun.run();
         stopReason = result.stopped?.reason;
       }
+      // Cancelled (or timed out) while the plan was being revised: the run ends for that reason.
+      if (result.stopped?.kind === "adapt" && active.controller.signal.aborted)
+        stopReason = abortError(active.controller.signal);
       await active.writes;
       return await this.finish(active, graphRun, result.records, stopReason);
     } finally {
