@@ -278,6 +278,12 @@ const ratioOf = (row: Row, peer: string): string => {
   if (!a || !p || !("value" in a) || !("value" in p) || a.value <= 0) return "—";
   return `${(p.value / a.value).toFixed(p.value / a.value >= 10 ? 0 : 1)}×`;
 };
+const ratioValue = (row: Row, peer: string): number | null => {
+  const a = row.cells.aria;
+  const p = row.cells[peer];
+  if (!a || !p || !("value" in a) || !("value" in p) || a.value <= 0) return null;
+  return Math.round((p.value / a.value) * 100) / 100;
+};
 const label = (fw: string) => {
   for (const suite of SUITES) {
     const o = outputs[fw]?.[suite];
@@ -313,7 +319,11 @@ console.log(`\n${render(header)}`);
 console.log(widths.map((w) => "-".repeat(w)).join("  "));
 for (const l of lines) console.log(render(l));
 console.log(
-  "\n÷Aria = peer ÷ Aria for costs (time, memory): above 1 means Aria is cheaper. MISSING = Aria has no agent loop yet (see below); n/a = the framework has no such feature.",
+  `\n÷Aria = peer ÷ Aria for costs (time, memory): above 1 means Aria is cheaper. n/a = the framework has no such feature.${
+    rows.some((row) => Object.values(row.cells).some((c) => "note" in c && c.note === "MISSING"))
+      ? " MISSING = Aria cannot run the case yet (see below)."
+      : ""
+  }`,
 );
 
 // ---- missing rows and errors ------------------------------------------------------------------
@@ -390,7 +400,7 @@ const results = {
       Object.entries(row.cells).map(([fw, c]) => [fw, "value" in c ? c.value : c.note]),
     ),
     ratiosPeerOverAria: row.ratio
-      ? Object.fromEntries(PEERS.map((fw) => [fw, ratioOf(row, fw) || null]))
+      ? Object.fromEntries(PEERS.map((fw) => [fw, ratioValue(row, fw)]))
       : undefined,
   })),
   missing,

@@ -187,6 +187,11 @@ export const aria: FrameworkAdapter = {
     "@aria/registry": installedVersion("@aria/registry"),
   },
   configuration: {
+    defaultsOn: { checkpoints: true, events: true, validation: true },
+    agentRuns:
+      "createIntelligence wired into AriaRuntimeEngine as the composition root does; each agent run is a one-step plan (step type agent), as the run service submits agent runs: run record, checkpoint, run/step events and the agent loop's llm.usage and tool step events in the store's log",
+    sessions:
+      "intelligence.sessions (SessionManager): the conversation serialised in the StateStore, a lease per message, history replayed to the agent loop",
     defaults:
       "on: validation (plan graph, tool existence, tool input against its JSON Schema), an incremental checkpoint per step, events to an EventSink and to the store's event log",
     store: "MemoryStateStore (serialised JSON bytes, as a Redis store would keep them)",

@@ -16,7 +16,7 @@ export function benchPlan({ quick, levels }: PlanOptions) {
     agentChain: {
       steps: 1000,
       warmupSteps: 100,
-      measured: { min: 1, max: 5, budgetMs: quick ? 0 : 5000 },
+      measured: { min: 1, max: 5, budgetMs: quick ? 0 : 3000 },
     },
     toolChain: {
       steps: 1000,
