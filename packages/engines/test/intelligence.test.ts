@@ -714,3 +714,42 @@ describe("adaptation and resume", () => {
     await engine.close();
   });
 });
+
+describe("configuration from limits and per-agent tool modes", () => {
+  it("caps an agent's tool turns at limits.maxSteps", async () => {
+    const { script } = routed({
+      agent: [
+        reply.toolCall("math__square", { x: 1 }),
+        reply.toolCall("math__square", { x: 2 }),
+        reply.toolCall("math__square", { x: 3 }),
+      ],
+    });
+    const { tools, intelligence, engine } = setup(createScriptedLlm(script), {
+      config: { limits: { maxSteps: 2 } },
+    });
+    const answer = await intelligence.agentExecutor.invokeAgent("calc", "square forever");
+    expect(answer).toMatchObject({
+      success: false,
+      error: { code: "MAX_STEPS_EXCEEDED", details: { maxSteps: 2 } },
+    });
+    expect(tools.callsOf("math/square")).toHaveLength(2);
+    await engine.close();
+  });
+
+  it("uses the JSON contract for agents configured for it", async () => {
+    const { script } = routed({
+      agent: [
+        '{"tool_name": "math/square", "parameters": {"x": 6}}',
+        '{"tool_name": "none", "response": "36"}',
+      ],
+    });
+    const llm = createScriptedLlm(script);
+    const { intelligence, engine } = setup(llm, {
+      config: { agentLoop: { toolModes: { calc: "json" } } },
+    });
+    const answer = await intelligence.agentExecutor.invokeAgent("calc", "square 6");
+    expect(answer).toMatchObject({ success: true, response: "36" });
+    expect(llm.requests[0]!.tools).toBeUndefined();
+    await engine.close();
+  });
+});
