@@ -9,7 +9,12 @@ import type {
   StateStore,
   ToolExecutionContext,
 } from "@aria/core-types";
-import { AriaRuntimeEngine, MemoryStateStore } from "@aria/engines";
+import {
+  AriaRuntimeEngine,
+  createIntelligence,
+  type Intelligence,
+  MemoryStateStore,
+} from "@aria/engines";
 import { createLlmHandler, type LlmHandler } from "@aria/llm";
 import { type BundleStore, bundleLimitsFrom, openBundleStore, packBundle } from "@aria/pkg-store";
 import {
@@ -65,6 +70,7 @@ export interface Runtime {
   bundles: BundleStore;
   registries: Registries;
   engine: AriaRuntimeEngine;
+  intelligence: Intelligence;
   runs: RunService;
   closeables: Closeable[];
   close(): Promise<void>;
@@ -358,7 +364,20 @@ export async function composeRuntime(
   const validator = new SchemaValidator();
   const tracing = new Tracing(options.traceExporter ? { exporter: options.traceExporter } : {});
   closeables.push({ name: "tracing", close: () => tracing.close() });
+  // Intelligence: the agent loop, planning, reflection, teams and sessions over the same
+  // (traced) tools and LLM; the engine runs `agent` and `team` steps through it.
+  const intelligence = createIntelligence({
+    agents: registries.agents,
+    tools: tracing.wrapTools(registries.tools),
+    llm: tracing.wrapLlm(llm),
+    store,
+    logger: logger.child({ component: "intelligence" }),
+    config: { features: config.features, limits: config.limits },
+  });
   const engine = new AriaRuntimeEngine({
+    agentExecutor: intelligence.agentExecutor,
+    teamExecutor: intelligence.teamExecutor,
+    recovery: intelligence.recovery,
     tools: tracing.wrapTools(registries.tools),
     agents: registries.agents,
     store,
@@ -392,12 +411,15 @@ export async function composeRuntime(
       maxSteps: config.limits.maxSteps,
       memoryLimitBytes: config.limits.workingMemoryBytes,
       leaseTtlMs: config.limits.runLeaseMs,
+      ...intelligence.engineConfig,
     },
   });
+  intelligence.attach(engine);
   closeables.push({ name: "engine", close: () => engine.close() });
   const runs = new RunService({
     store,
     engine,
+    intelligence,
     agents: registries.agents,
     notifier,
     audit,
@@ -447,6 +469,7 @@ export async function composeRuntime(
     bundles,
     registries,
     runs,
+    sessions: intelligence.sessions,
     store,
     notifier,
     audit,
@@ -503,6 +526,7 @@ export async function composeRuntime(
     bundles,
     registries,
     engine,
+    intelligence,
     runs,
     closeables,
     async close() {

@@ -1,4 +1,5 @@
 import type { RunState, StateStore, ToolExecutionContext } from "@aria/core-types";
+import type { Intelligence } from "@aria/engines";
 import { AriaError } from "@aria/errors";
 import type { BundleStore } from "@aria/pkg-store";
 import type { Registries } from "@aria/registry";
@@ -7,13 +8,19 @@ import type { AppEnv } from "../app.ts";
 import type { AuditLog } from "../audit.ts";
 import { jsonBody, readBody } from "../http/body.ts";
 import type { RunService } from "../runs/run-service.ts";
-import { RunSubmitSchema, ToolInvokeSchema } from "./schemas.ts";
+import {
+  RunSubmitSchema,
+  SessionCreateSchema,
+  SessionMessageSchema,
+  ToolInvokeSchema,
+} from "./schemas.ts";
 import { type EventNotifier, streamRunEvents } from "./sse.ts";
 
 export interface V1Deps {
   bundles: BundleStore;
   registries: Registries;
   runs: RunService;
+  sessions: Intelligence["sessions"];
   store: StateStore;
   notifier: EventNotifier;
   audit: AuditLog;
@@ -279,6 +286,42 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
   app.post("/runs/:id/cancel", async (c) => {
     const run = await deps.runs.cancel(c.req.param("id"), principal(c));
     return c.json(runView(run));
+  });
+
+  // ---- sessions (conversations that continue across messages)
+  const sessions = () => {
+    if (!deps.sessions)
+      throw new AriaError("INTERNAL_ERROR", { message: "Sessions are not configured" });
+    return deps.sessions;
+  };
+  app.post("/sessions", async (c) => {
+    const body = await jsonBody(c, SessionCreateSchema, deps.limits.requestBodyBytes);
+    if (body.agent !== undefined) deps.registries.agents.getAgent(body.agent);
+    const session = await sessions().create(body.agent !== undefined ? { agent: body.agent } : {});
+    await deps.audit.record({
+      actor: principal(c),
+      action: "session.create",
+      target: session.id,
+      outcome: "success",
+    });
+    return c.json(session, 201);
+  });
+  app.get("/sessions/:id", async (c) => c.json(await sessions().get(c.req.param("id"))));
+  app.post("/sessions/:id/messages", async (c) => {
+    const body = await jsonBody(c, SessionMessageSchema, deps.limits.requestBodyBytes);
+    deps.registries.agents.getAgent(body.agent);
+    const reply = await sessions().sendMessage(c.req.param("id"), {
+      agent: body.agent,
+      content: body.content,
+      signal: c.req.raw.signal,
+    });
+    await deps.audit.record({
+      actor: principal(c),
+      action: "session.message",
+      target: c.req.param("id"),
+      outcome: "success",
+    });
+    return c.json(reply);
   });
 
   return app;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { AgentRegistry, Logger, RunOptions, RunState, StateStore } from "@aria/core-types";
-import type { AriaRuntimeEngine } from "@aria/engines";
+import type { AriaRuntimeEngine, Intelligence } from "@aria/engines";
 import { readRunView } from "@aria/engines";
 import { AriaError, toAriaError } from "@aria/errors";
 import type { EventNotifier } from "../api/sse.ts";
@@ -39,6 +39,7 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 export interface RunServiceDeps {
   store: StateStore;
   engine: AriaRuntimeEngine;
+  intelligence: Intelligence;
   agents: AgentRegistry;
   notifier: EventNotifier;
   audit: AuditLog;
@@ -132,33 +133,33 @@ export class RunService {
               ? this.deps.applyDefaults(pipeline.inputSchema, submission.input)
               : submission.input;
           result = await this.deps.engine.runPipeline(name, input, request);
+        } else if (kind === "agent") {
+          // The intelligence layer decides: an explicit plan (validated, repaired once) or the
+          // agent's tool-calling loop; either way the run is checkpointed like a pipeline.
+          const planning = submission.options?.planning ?? true;
+          result = await this.deps.intelligence.runTask({
+            ...request,
+            agent: name,
+            task: submission.task ?? "",
+            ...(submission.input !== undefined ? { input: submission.input } : {}),
+            mode: planning ? "auto" : "loop",
+          });
         } else {
-          const step =
-            kind === "agent"
-              ? {
-                  id: "agent",
-                  type: "agent",
-                  agent: name,
-                  params: {
-                    task: submission.task ?? "",
-                    ...(submission.input !== undefined ? { input: submission.input } : {}),
-                  },
-                }
-              : {
-                  id: "team",
-                  type: "team",
-                  team: name,
-                  params: {
-                    task: submission.task ?? "",
-                    ...(submission.input !== undefined ? { input: submission.input } : {}),
-                  },
-                };
+          const step = {
+            id: "team",
+            type: "team",
+            team: name,
+            params: {
+              task: submission.task ?? "",
+              ...(submission.input !== undefined ? { input: submission.input } : {}),
+            },
+          };
           result = await this.deps.engine.runPlan(
             {
-              id: `${kind}:${name}`,
+              id: `team:${name}`,
               objective: submission.task ?? "",
               steps: [step],
-              output: `{{steps.${step.id}.output}}`,
+              output: "{{steps.team.output}}",
             },
             submission.input,
             request,
