@@ -1,6 +1,7 @@
 /**
  * @aria/runtime: the runtime process. Exposes its building blocks for tests and embedding.
  */
+
 export { type AppDeps, type AppEnv, createApp, errorResponse } from "./app.ts";
 export {
   type AuditEntry,
@@ -9,6 +10,7 @@ export {
   buildEntry,
   MemoryAuditLog,
 } from "./audit.ts";
+export { cliMain } from "./cli.ts";
 export { type Closeable, composeRuntime, type Runtime } from "./compose.ts";
 export {
   configFromEnv,
