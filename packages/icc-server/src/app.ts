@@ -384,7 +384,12 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
         throw iccError.forbidden(`tool '${tool.id}' is not in this token's allow-list`, {
           details: { tool: tool.id },
         });
-      const idempotency = c.req.header("idempotency-key");
+      // (incoming.headers avoids building a fetch Headers object on the hot path)
+      const incoming = c.env?.incoming;
+      const rawKey = incoming
+        ? incoming.headers["idempotency-key"]
+        : c.req.header("idempotency-key");
+      const idempotency = Array.isArray(rawKey) ? rawKey.join(",") : rawKey;
       if (idempotency !== undefined && !IDEMPOTENCY_PATTERN.test(idempotency))
         throw new AriaError("VALIDATION_FAILED", {
           message: "Idempotency-Key must match [A-Za-z0-9._:-]{1,128}",

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import path from "node:path";
 import { AriaError, iccError } from "@aria/errors";
 import { getRequestListener } from "@hono/node-server";
@@ -100,8 +100,12 @@ function listenNet(server: net.Server, options: net.ListenOptions): Promise<void
   });
 }
 
-function closeNet(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+/** Stops accepting and ends open (keep-alive) connections. */
+function closeNet(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /**
@@ -117,14 +121,14 @@ export class IccServer {
   readonly limiter: TokenBucketLimiter;
   readonly #deps: IccServerDeps;
   readonly #options: IccServerOptions;
-  readonly #http: http.Server;
+  readonly #handler: http.RequestListener;
   readonly #inflight = new Map<string, Set<AbortController>>();
   readonly #closing = new AbortController();
-  readonly #listeners = new Set<net.Server>();
+  readonly #listeners = new Set<http.Server>();
   /** Per-container listeners by container key, with the number of grants using each. */
   readonly #containers = new Map<
     string,
-    { server: net.Server; hostPath: string; refs: number; ready: Promise<void> }
+    { server: http.Server; hostPath: string; refs: number; ready: Promise<void> }
   >();
   #closed = false;
 
@@ -173,31 +177,34 @@ export class IccServer {
           headers: { "content-type": "application/json" },
         }),
     });
-    this.#http = http.createServer(
+    this.#handler = (req, res) => {
+      void listener(req, res);
+    };
+  }
+
+  /**
+   * One Node HTTP server per listener, all with the same request handler (a server that accepts
+   * its own connections lets the HTTP parser read the socket directly, which is measurably cheaper
+   * than handing connections from a net.Server to a shared HTTP server).
+   */
+  #createHttp(containerKey?: string): http.Server {
+    const server = http.createServer(
       {
-        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+        keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 65_000,
         headersTimeout: 10_000,
         requestTimeout: 0,
         maxHeaderSize: 16 * 1024,
         // Header names and values with CR, LF or NUL are refused by Node's parser (400) already.
         insecureHTTPParser: false,
       },
-      (req, res) => {
-        void listener(req, res);
-      },
+      this.#handler,
     );
-    // The HTTP server never listens itself (listeners hand it their connections); "listening" starts
-    // its connection tracking, which enforces headersTimeout and lets close() end open connections.
-    this.#http.emit("listening");
-  }
-
-  #serve(server: net.Server, containerKey?: string): void {
-    server.on("connection", (socket) => {
-      if (containerKey !== undefined)
+    if (containerKey !== undefined)
+      server.on("connection", (socket) => {
         (socket as unknown as Record<symbol, string>)[BOUND] = containerKey;
-      this.#http.emit("connection", socket);
-    });
+      });
     server.on("error", (error) => this.#deps.logger?.warn({ err: error }, "ICC listener error"));
+    return server;
   }
 
   #assertOpen(): void {
@@ -211,8 +218,7 @@ export class IccServer {
   /** Serves on a Unix socket and/or a loopback TCP address. */
   async listen(options: IccListenOptions): Promise<IccListener> {
     this.#assertOpen();
-    const server = net.createServer();
-    this.#serve(server);
+    const server = this.#createHttp();
     let url: string;
     if (options.socketPath !== undefined) {
       const socketPath = path.resolve(options.socketPath);
@@ -261,8 +267,7 @@ export class IccServer {
       return { hostPath: existing.hostPath, url: CONTAINER_ICC_URL };
     }
     const hostPath = path.join(dir, ICC_SOCKET_NAME);
-    const server = net.createServer();
-    this.#serve(server, containerKey);
+    const server = this.#createHttp(containerKey);
     const ready = (async () => {
       await removeStaleSocket(hostPath);
       await listenNet(server, { path: hostPath });
@@ -433,9 +438,7 @@ export class IccServer {
       this.#containers.delete(key);
     }
     this.#listeners.clear();
-    this.#http.closeAllConnections();
     await Promise.all(closes);
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
   }
 }
 
