@@ -18,6 +18,8 @@ Commands:
   run --agent A "task"               run an agent on a task
   run --team T "task"                run a team on a task
   bundle pack|inspect|install|list|uninstall|gc|keygen   work with .aria bundles
+  invoke TOOL --input JSON           invoke one tool (BUNDLE/TOOL or a bare name)
+  chat --agent A "message" [--session ID]   talk to an agent in a session that continues
   tools                              list installed tools
   runs                               list recent runs
   doctor                             check Docker, the tool image, Redis and LLM providers
@@ -122,6 +124,69 @@ async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
   });
 }
 
+async function invokeCommand(argv: string[], out: Out, err: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: "string", default: "{}" },
+      server: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const tool = positionals[0];
+  if (!tool) throw new UsageError("name the tool: aria invoke TOOL --input JSON");
+  let input: unknown;
+  try {
+    input = JSON.parse(values.input);
+  } catch (error) {
+    throw new UsageError(`--input is not valid JSON: ${(error as Error).message}`);
+  }
+  return withClient(values.server, async (client) => {
+    const result = await client.request<{
+      success: boolean;
+      output: unknown;
+      error?: { code: string; message: string };
+    }>("POST", `/v1/tools/${encodeURIComponent(tool)}/invoke`, { input });
+    if (values.json) out.write(`${JSON.stringify(result, null, 2)}\n`);
+    else if (result.success) out.write(`${JSON.stringify(result.output, null, 2)}\n`);
+    else err.write(`✗ ${result.error?.code}: ${result.error?.message}\n`);
+    return result.success ? 0 : 1;
+  });
+}
+
+async function chatCommand(argv: string[], out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      agent: { type: "string" },
+      session: { type: "string" },
+      server: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const content = positionals.join(" ").trim();
+  if (!values.agent || !content)
+    throw new UsageError('aria chat --agent NAME "message" [--session ID]');
+  const agent = values.agent;
+  return withClient(values.server, async (client) => {
+    const sessionId =
+      values.session ??
+      (await client.request<{ id: string }>("POST", "/v1/sessions", { agent })).id;
+    const reply = await client.request<{
+      turn: { content: string };
+      session: { id: string; turns: unknown[] };
+    }>("POST", `/v1/sessions/${encodeURIComponent(sessionId)}/messages`, { agent, content });
+    if (values.json) out.write(`${JSON.stringify(reply, null, 2)}\n`);
+    else
+      out.write(
+        `${reply.turn.content}\n\n(session ${sessionId}, ${reply.session.turns.length} turns; continue with --session ${sessionId})\n`,
+      );
+    return 0;
+  });
+}
+
 async function listCommand(kind: "tools" | "runs", argv: string[], out: Out): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -186,6 +251,10 @@ export async function cliMain(
           err,
         });
       }
+      case "invoke":
+        return await invokeCommand(rest, out, err);
+      case "chat":
+        return await chatCommand(rest, out);
       case "tools":
       case "runs":
         return await listCommand(command, rest, out);

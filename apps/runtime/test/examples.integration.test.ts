@@ -1,0 +1,148 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { promisify } from "node:util";
+import { RuntimeConfigSchema } from "@aria/core-types";
+import { cliMain, createLogger, type RunningServer, startServer } from "@aria/runtime";
+import {
+  type FakeProviderServer,
+  type RecordedRequest,
+  reply,
+  requireDocker,
+  startFakeOpenAI,
+} from "@aria/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** Runs every command of examples/README.md, as a user would, and checks what it prints. */
+const root = path.resolve(import.meta.dirname, "../../..");
+const readme = fs.readFileSync(path.join(root, "examples/README.md"), "utf8");
+const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
+let server: RunningServer;
+let llm: FakeProviderServer;
+
+/** The README's commands, split into argv the way a shell would (single quotes and double quotes). */
+function commands(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [, title, command] of readme.matchAll(/^\| ([^|]+?) \| `pnpm aria ([^`]+)`/gm)) {
+    const argv = [...command!.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map(
+      (m) => m[1] ?? m[2] ?? m[3]!,
+    );
+    out.set(title!.trim(), argv);
+  }
+  return out;
+}
+
+function script(request: RecordedRequest) {
+  const messages = (request.body?.messages ?? []) as Array<{ role: string; content?: string }>;
+  const system = messages[0]?.role === "system" ? String(messages[0].content) : "";
+  if (system.startsWith("You judge how an AI agent")) {
+    return reply.text(
+      JSON.stringify({
+        complexity: "simple",
+        needsPlanning: false,
+        needsContainers: false,
+        estimatedSteps: 2,
+        reasoning: "loop",
+      }),
+    );
+  }
+  const tools = ((request.body?.tools ?? []) as Array<{ function: { name: string } }>).map(
+    (t) => t.function.name,
+  );
+  const toolMessages = messages.filter((m) => m.role === "tool");
+  if (tools.includes("text-tools__wordCount") && toolMessages.length === 0) {
+    return reply.toolCalls([
+      { name: "text-tools__wordCount", args: { text: "to be or not to be" } },
+      { name: "calculator-tools__circleArea", args: { radius: 2 } },
+    ]);
+  }
+  if (toolMessages.length > 0)
+    return reply.text(`Results: ${toolMessages.map((m) => m.content).join(" | ")}`);
+  if (system.includes("write short, clear reports")) return reply.text("Report: done.");
+  return reply.text("The ratio of circumference to area is 2/r.");
+}
+
+async function aria(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await cliMain(
+    [...argv, "--server", server.url],
+    { write: (s: string) => (out += s) },
+    { write: (s: string) => (err += s) },
+  );
+  return { code, out, err };
+}
+
+beforeAll(async () => {
+  await requireDocker();
+  await promisify(execFile)(
+    path.join(root, "deploy/tool-runner/build-local.sh"),
+    [process.execPath],
+    { cwd: root, timeout: 180_000 },
+  );
+  llm = await startFakeOpenAI(script);
+  server = await startServer(
+    RuntimeConfigSchema.parse({
+      port: 0,
+      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "aria-examples-")),
+      examplesDir: path.join(root, "examples"),
+      llm: {
+        providers: ["openai"],
+        openai: { apiKey: "sk-examples-0123456789", baseURL: llm.baseURL, model: "fake-gpt" },
+      },
+    }),
+    silent,
+  );
+}, 240_000);
+afterAll(async () => {
+  await server?.close();
+  await llm?.close();
+});
+
+describe("examples/README.md", () => {
+  const all = commands();
+
+  it("lists the six kinds of example the project promises", () => {
+    expect([...all.keys()]).toEqual(
+      expect.arrayContaining([
+        "a simple tool execution",
+        "a container workload (Docker)",
+        "multi-tool orchestration by an agent (LLM)",
+        "an agent conversation (LLM)",
+        "the full circle-analysis pipeline (LLM)",
+        "a team (LLM)",
+      ]),
+    );
+  });
+
+  it.each([...commands().entries()])(
+    "%s",
+    async (title, argv) => {
+      const result = await aria(argv);
+      expect(result.err).toBe("");
+      expect(result.code).toBe(0);
+      if (title === "a simple tool execution") expect(result.out).toContain("176.71458676442586");
+      if (title.startsWith("a container workload")) expect(result.out).toMatch(/^43$/m);
+      if (title.startsWith("a tool inside")) expect(result.out).toContain('"uid": 1000');
+      if (title.startsWith("multi-tool")) expect(result.out).toMatch(/"words\\?":\s*6/);
+      if (title.startsWith("an agent conversation")) {
+        const id = /--session (\S+)\)/.exec(result.out)?.[1];
+        expect(id).toBeDefined();
+        const again = await aria([...argv, "--session", id!]);
+        expect(again.code).toBe(0);
+        const turns = (text: string) => Number(/, (\d+) turns/.exec(text)?.[1]);
+        // The same session continues: the second answer sees the first exchange in its history.
+        expect(again.out).toContain(`(session ${id},`);
+        expect(turns(again.out)).toBeGreaterThan(turns(result.out));
+      }
+      if (title.startsWith("the full circle-analysis")) {
+        expect(result.out).toContain("Circle analysis");
+        expect(result.out).toContain("176.71");
+      }
+      if (title.startsWith("a team")) expect(result.out).toContain("Report: done.");
+    },
+    60_000,
+  );
+});
