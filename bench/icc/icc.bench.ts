@@ -55,6 +55,8 @@ const CONCURRENCY = flag("concurrency", 16);
 const USE_DOCKER = !args.includes("--no-docker");
 const IMAGE = process.env.ARIA_TOOL_IMAGE ?? "aria-tool-runner:latest";
 const TARGETS = { p50Us: 200, p99Us: 1500, requestsPerSecond: 10_000 };
+/** Other work on the machine moves tail latencies a lot: the load average is recorded with the figures. */
+const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 interface Percentiles {
   n: number;
@@ -363,6 +365,10 @@ const output = {
     cpu: os.cpus()[0]?.model,
     memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     kernel: os.release(),
+    loadAverage1m5m15m: {
+      atStart: loadAtStart,
+      atEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    },
   },
   configuration: {
     node: process.version,
@@ -408,4 +414,7 @@ console.log(
   `  targets: p50 ≤ ${TARGETS.p50Us} µs ${verdict.p50 ? "✓" : "✗"}, p99 ≤ ${TARGETS.p99Us} µs ${verdict.p99 ? "✓" : "✗"}, ≥ ${TARGETS.requestsPerSecond} req/s ${verdict.throughput ? "✓" : "✗"}`,
 );
 console.log(`  audit entries: ${audited} (${auditFailures} failures), tool calls: ${toolCalls}`);
+console.log(
+  `  load average (1m) at start ${loadAtStart[0]}, at end ${os.loadavg()[0]!.toFixed(2)}`,
+);
 console.log("  wrote bench/results/icc.json");

@@ -305,7 +305,7 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
       audit({
         actor: claims ? `container:${claims.containerId}` : "unknown",
         action,
-        target: call.target,
+        ...(call.target !== undefined ? { target: call.target } : {}),
         outcome: failed ? "failure" : "success",
         durationMs: performance.now() - started,
         details: {

@@ -68,7 +68,7 @@ export interface IccAuditEntry {
   /** `icc.tools.call`, `icc.tools.list`, `icc.agents.invoke`, `icc.agents.list`, `icc.llm.complete`, `icc.context.get`, `icc.context.set`, `icc.unknown`. */
   action: string;
   /** The tool or agent name, the context key, or the path. */
-  target?: string | undefined;
+  target?: string;
   outcome: "success" | "failure";
   durationMs: number;
   /** `{status, code?, reason?, runId?, stepId?, sessionId?, containerId?, tokenId?}`. */
