@@ -744,7 +744,7 @@ async function requeueUnfinished(
     for (const id of ids)
       pipeline.hget(`${prefix}run:${id}`, "status").get(`${prefix}kv:submissions:${id}`);
     const rows = await exec(pipeline, "restore.requeue");
-    for (const [j, id] of ids.entries()) {
+    for (const j of ids.keys()) {
       const status = rows[j * 2] as string | null;
       const submission = safeJson(rows[j * 2 + 1]) as
         | (RunSubmission & { failed?: unknown })
