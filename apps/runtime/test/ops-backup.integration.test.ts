@@ -144,7 +144,7 @@ async function content(redis: Redis, key: string): Promise<unknown> {
     case "set":
       return [type, hex(await redis.smembersBuffer(key)).sort()];
     case "zset":
-      return [type, await redis.zrange(key, 0, -1, "WITHSCORES")];
+      return [type, await redis.zrange(key, "0", "-1", "WITHSCORES")];
     case "stream":
       return [type, await redis.xrange(key, "-", "+")];
     default:
@@ -346,7 +346,7 @@ describe("backup and restore (docs/recovery.md)", () => {
 
     // The runs index lists exactly the runs copied, with their scores.
     expect([...zset.keys()].sort()).toEqual([...backedUpRuns].sort());
-    const restoredIndex = await target.zrange("aria:runs", 0, -1, "WITHSCORES");
+    const restoredIndex = await target.zrange("aria:runs", "0", "-1", "WITHSCORES");
     expect(restoredIndex.length / 2).toBe(zset.size);
     for (let i = 0; i < restoredIndex.length; i += 2)
       expect(Number(restoredIndex[i + 1])).toBe(zset.get(restoredIndex[i]!));
