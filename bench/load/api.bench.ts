@@ -15,9 +15,15 @@ import { RuntimeConfigSchema } from "../../packages/core-types/src/index.ts";
 import { startRedis } from "../../packages/testkit/src/index.ts";
 
 // autocannon is a devDependency of the runtime app.
+interface LoadResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
 const autocannon = createRequire(new URL("../../apps/runtime/package.json", import.meta.url))(
   "autocannon",
-) as typeof import("autocannon");
+) as (options: Record<string, unknown>) => Promise<LoadResult>;
 
 const root = path.resolve(import.meta.dirname, "../..");
 const useRedis = process.argv.includes("--redis");
@@ -40,7 +46,7 @@ const body = JSON.stringify({
   input: { text: "The quick brown fox jumps over the lazy dog. Again and again!" },
 });
 
-async function load(title: string, options: import("autocannon").Options) {
+async function load(title: string, options: Record<string, unknown>) {
   const result = await autocannon({ duration, connections: 32, pipelining: 1, ...options });
   return {
     title,
