@@ -17,9 +17,8 @@
  *     own socket at /run/aria/icc.sock (no network, read-only root, uid 1000, cap-drop ALL);
  *   - throughput with several concurrent containers (each its own socket and token), and with the
  *     same number of host processes; each with the sdk client and with a minimal HTTP/1.1 client
- *     ("wire": pre-built request bytes on keep-alive net sockets). On a 2-core machine node:http
- *     clients use more CPU per call than the server, so the wire client is what shows the server's
- *     capacity; both are reported.
+ *     ("wire": pre-built request bytes on keep-alive net sockets, the floor a client can reach).
+ * The verdict takes the sdk client in containers, which is what tool code uses.
  * Prints a table and writes bench/results/icc.json.
  */
 import { execFile, spawn } from "node:child_process";
@@ -330,18 +329,18 @@ if (USE_DOCKER) {
     containerClient(0, { ...latencyEnv, BENCH_CLIENT: "wire" }),
   );
 }
-const hostWireRps = await throughput("throughputHostWire", CONTAINERS, (_i, env) =>
+await throughput("throughputHostWire", CONTAINERS, (_i, env) =>
   hostClient({ ...env, BENCH_CLIENT: "wire" }),
 );
-await throughput("throughputHostSdk", CONTAINERS, (_i, env) =>
+const hostSdkRps = await throughput("throughputHostSdk", CONTAINERS, (_i, env) =>
   hostClient({ ...env, BENCH_CLIENT: "sdk" }),
 );
 let containerRps: number | undefined;
 if (USE_DOCKER) {
-  containerRps = await throughput("throughputContainersWire", CONTAINERS, (i, env) =>
+  await throughput("throughputContainersWire", CONTAINERS, (i, env) =>
     containerClient(i + 1, { ...env, BENCH_CLIENT: "wire" }),
   );
-  await throughput("throughputContainersSdk", CONTAINERS, (i, env) =>
+  containerRps = await throughput("throughputContainersSdk", CONTAINERS, (i, env) =>
     containerClient(i + 1, { ...env, BENCH_CLIENT: "sdk" }),
   );
 }
@@ -350,7 +349,7 @@ await server.close();
 await fs.rm(work, { recursive: true, force: true });
 
 const inside = containerSdk ?? hostSdk;
-const bestRps = containerRps ?? hostWireRps;
+const bestRps = containerRps ?? hostSdkRps;
 const verdict = {
   p50: inside.p50 <= TARGETS.p50Us,
   p99: inside.p99 <= TARGETS.p99Us,
@@ -382,13 +381,13 @@ const output = {
       "requestsPerSecond 1e9, burst 1e9, maxConcurrent 1024 (default 1000/s would throttle one client by design)",
     latency: { sequential: true, n: N, warmup: WARMUP },
     clients: {
-      sdk: "@aria/sdk createIccClient (node:http keep-alive agent, zod-validated answers), bundled by esbuild",
-      raw: "node:http keep-alive agent, JSON.parse of the answer",
+      sdk: "@aria/sdk createIccClient (its HTTP/1.1 keep-alive transport on node:net, zod-validated answers), bundled by esbuild",
+      raw: "node:http keep-alive agent, JSON.parse of the answer (reference: node's own HTTP client)",
       wire: "HTTP/1.1 over net sockets, request bytes built once, answer framed by Content-Length and checked for 200 + success:true",
     },
     verdictFrom: {
       latency: "containerLatencySdk (hostLatencySdk without docker)",
-      throughput: "throughputContainersWire (throughputHostWire without docker)",
+      throughput: "throughputContainersSdk (throughputHostSdk without docker)",
     },
     throughput: { clients: CONTAINERS, concurrencyPerClient: CONCURRENCY, seconds: SECONDS },
     server:

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { aria, createIccClient, IccError } from "@aria/sdk";
@@ -245,5 +246,137 @@ describe("the default aria client", () => {
     process.env.ARIA_ICC_TOKEN = "job-2";
     await aria.context.set("k", 1);
     expect(s.seen.at(-1)!.headers.authorization).toBe("Bearer job-2");
+  });
+});
+
+/** A raw socket server: `respond(requestText, socket)` writes whatever bytes a test needs. */
+async function startRaw(respond: (request: string, socket: net.Socket) => void) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sdk-raw-"));
+  const socketPath = path.join(dir, "raw.sock");
+  let connections = 0;
+  const requests: string[] = [];
+  const server = net.createServer((socket) => {
+    connections += 1;
+    let pending = "";
+    socket.on("data", (chunk) => {
+      pending += chunk.toString("latin1");
+      for (;;) {
+        const end = pending.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        const request = pending.slice(0, end + 4 + length);
+        pending = pending.slice(end + 4 + length);
+        requests.push(request);
+        respond(request, socket);
+      }
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    url: `unix://${socketPath}`,
+    requests,
+    connections: () => connections,
+    async close() {
+      await new Promise((r) => server.close(r));
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const ok = JSON.stringify({ status: "ok" });
+
+describe("the client's HTTP/1.1 transport", () => {
+  it("sends one well-formed request per call and reuses the connection", async () => {
+    const raw = await startRaw((request, socket) => {
+      const answer = request.startsWith("POST /context") ? '{"ok":true,"key":"k"}' : ok;
+      socket.write(
+        `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`,
+      );
+    });
+    const client = createIccClient({ ARIA_ICC_URL: raw.url, ARIA_ICC_TOKEN: "tok" });
+    for (let i = 0; i < 5; i++) expect(await client.health()).toEqual({ status: "ok" });
+    await Promise.all(Array.from({ length: 8 }, () => client.health()));
+    expect(raw.connections()).toBeLessThanOrEqual(8);
+    expect(raw.requests[0]).toBe(
+      "GET /health HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer tok\r\nAccept: application/json\r\n\r\n",
+    );
+    await client.context.set("k", "é");
+    const post = raw.requests.at(-1)!;
+    expect(post).toContain("POST /context HTTP/1.1\r\n");
+    expect(post).toContain(`Content-Length: ${Buffer.byteLength('{"key":"k","value":"é"}')}\r\n`);
+    await expect(
+      client.tools.call("echo", {}, { idempotencyKey: "bad\r\nX: 1" }),
+    ).rejects.toMatchObject({
+      code: "VALIDATION_FAILED",
+    });
+    client.close();
+    await raw.close();
+  });
+
+  it("reads chunked answers, close-delimited answers and skips interim ones", async () => {
+    const body = JSON.stringify({ runId: "r1", task: "t".repeat(5000) });
+    let mode = 0;
+    const raw = await startRaw((_request, socket) => {
+      mode += 1;
+      if (mode === 1) {
+        socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        socket.write(`${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n`);
+        setTimeout(
+          () =>
+            socket.write(
+              `${Buffer.byteLength(body.slice(10)).toString(16)};ext=1\r\n${body.slice(10)}\r\n0\r\nX-Trailer: 1\r\n\r\n`,
+            ),
+          5,
+        );
+      } else if (mode === 2) {
+        socket.end(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n${body}`);
+      } else {
+        socket.write(
+          `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
+      }
+    });
+    const client = createIccClient({ ARIA_ICC_URL: raw.url, ARIA_ICC_TOKEN: "tok" });
+    for (let i = 0; i < 3; i++) expect((await client.context.get()).task).toHaveLength(5000);
+    client.close();
+    await raw.close();
+  });
+
+  it("fails cleanly on cut-off and malformed answers, and recovers from a closed idle connection", async () => {
+    let mode = 0;
+    const raw = await startRaw((_request, socket) => {
+      mode += 1;
+      if (mode === 1) socket.end(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"status"`);
+      else if (mode === 2) socket.write("SMTP ready\r\n\r\n");
+      else if (mode === 3) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ok.length}\r\n\r\n${ok}`);
+        setTimeout(() => socket.end(), 10); // the server drops the idle connection
+      } else socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ok.length}\r\n\r\n${ok}`);
+    });
+    const client = createIccClient({ ARIA_ICC_URL: raw.url, ARIA_ICC_TOKEN: "tok" });
+    await expect(client.health()).rejects.toMatchObject({ code: "ICC_CONNECTION_FAILED" });
+    await expect(client.health()).rejects.toMatchObject({ code: "ICC_INVALID_RESPONSE" });
+    expect(await client.health()).toEqual({ status: "ok" });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await client.health()).toEqual({ status: "ok" });
+    expect(raw.connections()).toBe(4);
+    client.close();
+    await raw.close();
+  });
+
+  it("gives up after requestTimeoutMs and when the signal aborts mid-call", async () => {
+    const raw = await startRaw(() => {});
+    const client = createIccClient({ ARIA_ICC_URL: raw.url, ARIA_ICC_TOKEN: "tok" });
+    await expect(client.health({ requestTimeoutMs: 50 })).rejects.toMatchObject({
+      code: "ICC_CONNECTION_FAILED",
+    });
+    const controller = new AbortController();
+    const pending = client.health({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ code: "RUN_CANCELLED" });
+    client.close();
+    await raw.close();
   });
 });
