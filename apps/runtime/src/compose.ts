@@ -15,11 +15,20 @@ import {
   type Intelligence,
   MemoryStateStore,
 } from "@aria/engines";
+import {
+  createIccDispatchHook,
+  createIccServer,
+  createStateStoreRevocationList,
+  loadSigningKeys,
+  permissionsFromManifest,
+} from "@aria/icc-server";
 import { createLlmHandler, type LlmHandler } from "@aria/llm";
 import { type BundleStore, bundleLimitsFrom, openBundleStore, packBundle } from "@aria/pkg-store";
 import {
   createContainerManager,
   createContainerToolExecutor,
+  type DispatchGrant,
+  type DispatchInfo,
   DockerContainerBackend,
   type QuiltContainerManager,
 } from "@aria/quilt-client";
@@ -174,6 +183,8 @@ export async function composeRuntime(
 
   // Containers: hardened workloads on the Docker engine, when the feature is on.
   let containers: QuiltContainerManager | undefined;
+  // The ICC server needs the engine (context) and the agent loop, made later: bound late.
+  let iccDispatch: ((info: DispatchInfo) => Promise<DispatchGrant | undefined>) | undefined;
   if (config.features.containers) {
     const manager = createContainerManager({
       backend: new DockerContainerBackend(config.dockerHost ? { host: config.dockerHost } : {}),
@@ -184,6 +195,7 @@ export async function composeRuntime(
       ),
       toolImage: config.toolImage,
       limits: { maxConcurrent: config.limits.maxConcurrentContainers },
+      onDispatch: (info) => iccDispatch?.(info),
       isInstanceAlive: async (id) =>
         redis !== undefined && (await store.getValue("instances", id)) !== undefined,
       onAudit: (entry) => {
@@ -416,6 +428,63 @@ export async function composeRuntime(
   });
   intelligence.attach(engine);
   closeables.push({ name: "engine", close: () => engine.close() });
+
+  // ICC: containers call the runtime back over a socket mounted at /run/aria, with a token bound to
+  // their run, container and the tool's declared permissions. Keys never enter a container.
+  const { keyring, source: keySource } = loadSigningKeys(process.env);
+  if (keySource === "generated")
+    logger.info(
+      {},
+      "ICC signing key generated for this process (set ARIA_ICC_SIGNING_KEY to share one between replicas)",
+    );
+  const icc = createIccServer(
+    {
+      keyring,
+      tools: registries.tools,
+      agents: intelligence.agentExecutor,
+      agentRegistry: registries.agents,
+      llm,
+      context: {
+        get: (runId) => {
+          const context = engine.getContext(runId);
+          return (
+            context && {
+              runId,
+              sessionId: context.sessionId,
+              task: context.task,
+              workingMemory: context.workingMemory(),
+              history: context.history(),
+            }
+          );
+        },
+        set: (runId, key, value) => engine.setContextValue(runId, key, value),
+      },
+      revocations: createStateStoreRevocationList(store),
+      audit: (entry) =>
+        audit.record({ ...entry, details: { ...entry.details } }).then(() => undefined),
+      logger: logger.child({ component: "icc" }),
+    },
+    { maxBodyBytes: config.limits.requestBodyBytes },
+  );
+  closeables.push({ name: "icc", close: () => icc.close() });
+  iccDispatch = createIccDispatchHook(icc, async (info) => {
+    if (!info.runId) return {};
+    const context = engine.getContext(info.runId);
+    const run = await store.getRun(info.runId);
+    const steps = run?.plan?.steps ?? [];
+    const index = steps.findIndex((s) => s.id === info.stepId);
+    const step = index >= 0 ? steps[index] : undefined;
+    let permissions = {};
+    if (step?.type === "tool" && step.tool && registries.tools.has(step.tool)) {
+      permissions = permissionsFromManifest(registries.tools.resolve(step.tool).permissions);
+    }
+    return {
+      ...(context?.sessionId ? { sessionId: context.sessionId } : {}),
+      ...(context?.task ? { task: context.task } : {}),
+      ...(index >= 0 ? { stepIndex: index + 1, totalSteps: steps.length } : {}),
+      ...permissions,
+    };
+  }) as (info: DispatchInfo) => Promise<DispatchGrant | undefined>;
   const runs = new RunService({
     store,
     engine,

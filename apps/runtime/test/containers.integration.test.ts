@@ -78,3 +78,40 @@ describe("containers through the runtime", () => {
     });
   }, 60_000);
 });
+
+describe("ICC from inside a container, through the runtime", () => {
+  it("a bundle tool calls another tool and writes the run's context; it sees the contract's variables and no key", async () => {
+    const res = await post("/v1/runs?wait=true", {
+      pipeline: "call-back",
+      input: { numbers: [20, 22] },
+    });
+    const body = (await res.json()) as Json;
+    expect(body.status).toBe("succeeded");
+    const output = body.result as {
+      sum: number;
+      stored: boolean;
+      variables: string[];
+      secretsSeen: boolean;
+    };
+    expect(output.sum).toBe(42);
+    expect(output.stored).toBe(true);
+    expect(output.variables).toEqual(
+      expect.arrayContaining([
+        "ARIA_ICC_URL",
+        "ARIA_ICC_TOKEN",
+        "ARIA_RUN_ID",
+        "ARIA_STEP_ID",
+        "ARIA_CONTAINER_ID",
+        "ARIA_STEP_INDEX",
+        "ARIA_TOTAL_STEPS",
+      ]),
+    );
+    expect(output.secretsSeen).toBe(false);
+    const { entries } = (await (await runtime.app.request("/v1/audit?action=icc.")).json()) as {
+      entries: Array<{ action: string; outcome: string }>;
+    };
+    expect(entries.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["icc.tools.call", "icc.context.set"]),
+    );
+  }, 60_000);
+});

@@ -446,6 +446,18 @@ describe("backup and restore (docs/recovery.md)", () => {
     const forced = await restoreBackup({ file, redisUrl: redis.url, dataDir, force: true });
     expect(forced.counts.keys).toBe(result.counts.keys);
 
+    // A lost Redis with the data directory intact: --only redis leaves the directory alone.
+    const lostRedis = await startRedis();
+    cleanup.push(() => lostRedis.stop());
+    const redisOnly = await restoreBackup({
+      file,
+      redisUrl: lostRedis.url,
+      dataDir,
+      only: "redis",
+    });
+    expect(redisOnly.counts.keys).toBe(result.counts.keys);
+    expect(redisOnly.requeued.sort()).toEqual([...waiting].sort());
+
     // Into a fresh Redis and directory: the waiting runs are queued again, and a worker runs them.
     const fresh = await startRedis();
     cleanup.push(() => fresh.stop());

@@ -182,6 +182,31 @@ describe("aria backup / aria restore", () => {
     expect(help.join("")).toContain("--no-requeue");
   });
 
+  it("check a backup without restoring it, and restore one half with --only", async () => {
+    const out: string[] = [];
+    expect(await restoreCommand([file, "--check"], { write: (s: string) => out.push(s) })).toBe(0);
+    expect(out.join("")).toMatch(/is intact .*\n.*\n {2}bundles: 2, workspace files: 3/);
+    // A lost data directory: only the files come back (this backup has no Redis state anyway).
+    const target = tmp("only-data");
+    await expect(restoreBackup({ file, dataDir: target, only: "data" })).resolves.toMatchObject({
+      counts: { bundles: 2 },
+    });
+    await expect(restoreBackup({ file, dataDir: tmp("x"), only: "redis" })).rejects.toMatchObject({
+      details: { reason: "no_redis_state" },
+    });
+    const err: string[] = [];
+    expect(
+      await restoreCommand(
+        [file, "--only", "bundles"],
+        { write: () => undefined },
+        {
+          err: { write: (s: string) => err.push(s) },
+        },
+      ),
+    ).toBe(2);
+    expect(err.join("")).toContain("--only is redis or data");
+  });
+
   it("back up and restore through the commands, with --json output", async () => {
     const out: string[] = [];
     const cwd = tmp("cli");

@@ -4,7 +4,7 @@
  * `increment` pipeline runs a plain container workload and parses its output.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { definePipeline, defineTool } from "@aria/sdk";
+import { aria, definePipeline, defineTool } from "@aria/sdk";
 import { z } from "zod";
 
 export const sandboxInfo = defineTool({
@@ -79,4 +79,50 @@ export const increment = definePipeline({
     },
   ],
   output: "{{steps.read.output.result}}",
+});
+
+/**
+ * Calls the runtime back from inside its container over ICC: another tool, and the run's context.
+ * It reports which ARIA_* variables it was given (names only) and whether any looks like a key.
+ */
+export const callBack = defineTool({
+  name: "callBack",
+  description:
+    "From inside a container, adds numbers with calculator-tools/add through ICC and records the sum in the run's context",
+  input: z.object({ numbers: z.array(z.number()).min(1) }),
+  output: z.object({
+    sum: z.number(),
+    stored: z.boolean(),
+    variables: z.array(z.string()),
+    secretsSeen: z.boolean(),
+  }),
+  execution: "container",
+  securityLevel: "limited",
+  permissions: { tools: ["calculator-tools/add"], context: "readwrite" },
+  resources: { cpus: 0.5, memoryMb: 128, timeoutMs: 20_000 },
+  handler: async ({ numbers }) => {
+    const added = (await aria.tools.call("calculator-tools/add", { numbers })) as { sum: number };
+    await aria.context.set("callBack.sum", added.sum);
+    const context = await aria.context.get(["workingMemory"]);
+    const variables = Object.keys(process.env)
+      .filter((k) => k.startsWith("ARIA_"))
+      .sort();
+    const environ = readFileSync("/proc/self/environ", "utf8");
+    return {
+      sum: added.sum,
+      stored:
+        (context.workingMemory as Record<string, unknown> | undefined)?.["callBack.sum"] ===
+        added.sum,
+      variables,
+      secretsSeen: /sk-[A-Za-z0-9]{8,}|API_KEY/.test(environ),
+    };
+  },
+});
+
+export const callBackPipeline = definePipeline({
+  name: "call-back",
+  description: "Runs callBack in a container: the tool calls the runtime back through ICC",
+  input: z.object({ numbers: z.array(z.number()).min(1) }),
+  steps: [{ id: "call", type: "tool", tool: callBack, params: { numbers: "{{input.numbers}}" } }],
+  output: "{{steps.call.output}}",
 });

@@ -89,6 +89,11 @@ export interface RestoreOptions {
   force?: boolean;
   /** Queue every unfinished run again, so workers resume it from its checkpoints (default true). */
   requeue?: boolean;
+  /**
+   * Restore only one half: `redis` after a lost Redis (the data directory is intact), `data` after
+   * a lost data directory (Redis is intact). Default: both.
+   */
+  only?: "redis" | "data";
   logger?: Log;
 }
 
@@ -416,7 +421,15 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     });
   const summary = await verifyBackup(file);
   const { header } = summary;
-  if (header.redis && !options.redisUrl)
+  const withRedis = header.redis !== null && options.only !== "data";
+  const withData = options.only !== "redis";
+  if (options.only === "redis" && !header.redis)
+    throw new AriaError("VALIDATION_FAILED", {
+      message: "The backup holds no Redis state (it was taken without REDIS_URL)",
+      userGuidance: "Restore it without --only redis, or use a backup taken with REDIS_URL set.",
+      details: { reason: "no_redis_state" },
+    });
+  if (withRedis && !options.redisUrl)
     throw new AriaError("CONFIG_INVALID", {
       message: "The backup holds Redis state but no Redis was given to restore it into",
       userGuidance:
@@ -424,13 +437,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       details: { reason: "redis_missing" },
     });
   const redis =
-    header.redis && options.redisUrl
-      ? await openRedis(options.redisUrl, "aria-restore")
-      : undefined;
+    withRedis && options.redisUrl ? await openRedis(options.redisUrl, "aria-restore") : undefined;
   try {
-    if (!options.force) await refuseNonEmpty(redis, header.prefix, dataDir);
-    const applied = await applyBackup(file, redis, dataDir);
-    await verifyBundleStore(dataDir, summary.counts.bundles);
+    if (!options.force) await refuseNonEmpty(redis, header.prefix, withData ? dataDir : undefined);
+    const applied = await applyBackup(file, redis, withData ? dataDir : undefined);
+    if (withData) await verifyBundleStore(dataDir, summary.counts.bundles);
     let requeued: string[] = [];
     if (redis && options.redisUrl && options.requeue !== false)
       requeued = await requeueUnfinished(redis, options.redisUrl, header.prefix, summary.runIds);
@@ -563,7 +574,7 @@ function hashStream(keep: boolean) {
 async function refuseNonEmpty(
   redis: Redis | undefined,
   prefix: string,
-  dataDir: string,
+  dataDir: string | undefined,
 ): Promise<void> {
   const problems: string[] = [];
   if (redis) {
@@ -579,9 +590,9 @@ async function refuseNonEmpty(
       }
     } while (cursor !== "0");
   }
-  for (const dir of ["bundles/index", "workspaces"]) {
-    const names = await readdir(path.join(dataDir, dir)).catch(() => [] as string[]);
-    if (names.length > 0) problems.push(`${path.join(dataDir, dir)} is not empty`);
+  for (const dir of dataDir ? ["bundles/index", "workspaces"] : []) {
+    const names = await readdir(path.join(dataDir!, dir)).catch(() => [] as string[]);
+    if (names.length > 0) problems.push(`${path.join(dataDir!, dir)} is not empty`);
   }
   if (problems.length > 0)
     throw new AriaError("VALIDATION_FAILED", {
@@ -595,10 +606,10 @@ async function refuseNonEmpty(
 async function applyBackup(
   file: string,
   redis: Redis | undefined,
-  dataDir: string,
+  dataDir: string | undefined,
 ): Promise<{ expired: number }> {
-  const tmpDir = path.join(dataDir, "bundles", "tmp");
-  await mkdir(tmpDir, { recursive: true });
+  const tmpDir = dataDir ? path.join(dataDir, "bundles", "tmp") : undefined;
+  if (tmpDir) await mkdir(tmpDir, { recursive: true });
   let expired = 0;
   let pipeline = redis?.pipeline();
   let queued = 0;
@@ -625,7 +636,7 @@ async function applyBackup(
       await rm(tmp, { force: true });
       throw backupInvalid(file, `the bytes of ${record.path} changed while restoring`);
     }
-    const target = path.join(dataDir, ...record.path.split("/"));
+    const target = path.join(dataDir!, ...record.path.split("/"));
     await mkdir(path.dirname(target), { recursive: true });
     await rename(tmp, target);
     await fsyncDir(path.dirname(target));
@@ -661,12 +672,13 @@ async function applyBackup(
           queued += record.entries.length;
           break;
         case "file": {
+          if (!tmpDir) break;
           const tmp = path.join(tmpDir, `restore-${randomBytes(6).toString("hex")}`);
           current = { record, tmp, handle: await open(tmp, "wx", 0o644) };
           break;
         }
         case "chunk":
-          await current!.handle.write(Buffer.from(record.d, "base64"));
+          if (current) await current.handle.write(Buffer.from(record.d, "base64"));
           break;
         default:
           break;

@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { toAriaError } from "@aria/errors";
-import { createBackup, restoreBackup } from "./backup.ts";
+import { createBackup, restoreBackup, verifyBackup } from "./backup.ts";
 
 /** Where output goes. */
 export interface OpsOutput {
@@ -31,11 +31,13 @@ Writes the bundle store, the run workspaces and the runtime's Redis state (runs,
 events, sessions, the audit log) to FILE (gzip-compressed JSON Lines), while the runtime runs.
 --force replaces an existing FILE. Defaults: REDIS_URL, ARIA_DATA_DIR (or ./.aria).`;
 
-export const RESTORE_USAGE = `Usage: aria restore FILE [--redis-url URL] [--data-dir DIR] [--force] [--no-requeue] [--json]
+export const RESTORE_USAGE = `Usage: aria restore FILE [--redis-url URL] [--data-dir DIR] [--only redis|data] [--force] [--no-requeue] [--check] [--json]
 
 Verifies FILE completely, then restores it into a fresh Redis and data directory (stop the runtime
 first; see docs/recovery.md). Refuses a target that already holds Aria state unless --force.
-Unfinished runs are queued again (unless --no-requeue) and resume from their checkpoints.`;
+Unfinished runs are queued again (unless --no-requeue) and resume from their checkpoints.
+--only redis after a lost Redis, --only data after a lost data directory; --check only verifies
+FILE and prints what it holds.`;
 
 class UsageError extends Error {}
 
@@ -161,14 +163,35 @@ export function restoreCommand(
     argv,
     out,
     options,
-    { "no-requeue": { type: "boolean" } },
+    {
+      "no-requeue": { type: "boolean" },
+      only: { type: "string" },
+      check: { type: "boolean" },
+    },
     async ({ file, redisUrl, dataDir, values, json }) => {
+      const only = values.only as string | undefined;
+      if (only !== undefined && only !== "redis" && only !== "data")
+        throw new UsageError("--only is redis or data");
+      if (values.check === true) {
+        const summary = await verifyBackup(file);
+        if (json) out.write(`${JSON.stringify(summary, null, 2)}\n`);
+        else {
+          const c = summary.counts;
+          out.write(
+            `backup ${file} is intact (taken ${summary.header.createdAt}, Redis ${summary.header.redis?.version ?? "none"})\n` +
+              `  redis: ${c.keys} keys (${c.runs} runs), ${c.streamEntries} audit entries\n` +
+              `  bundles: ${c.bundles}, workspace files: ${c.workspaceFiles}\n`,
+          );
+        }
+        return 0;
+      }
       const result = await restoreBackup({
         file,
         redisUrl,
         dataDir,
         force: values.force === true,
         requeue: values["no-requeue"] !== true,
+        ...(only ? { only: only as "redis" | "data" } : {}),
       });
       if (json) out.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
