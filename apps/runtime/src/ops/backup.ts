@@ -207,6 +207,7 @@ async function backupRedis(
     );
     cursor = next;
     const generic: string[] = [];
+    const runIds: string[] = [];
     for (const key of keys) {
       if (done.has(key) || key === runsIndex || skipped.some((s) => key.startsWith(s))) continue;
       const runId = RUN_KEY.exec(key.slice(prefix.length))?.[1];
@@ -217,8 +218,9 @@ async function backupRedis(
       }
       if (done.has(`run\u0000${runId}`)) continue;
       done.add(`run\u0000${runId}`);
-      await backupRun(redis, prefix, runId, writer, counts, scores);
+      runIds.push(runId);
     }
+    if (runIds.length > 0) await backupRuns(redis, prefix, runIds, writer, counts, scores);
     if (generic.length > 0) {
       const pipeline = redis.pipeline();
       for (const key of generic) pipeline.type(key).dumpBuffer(key).pttl(key);
@@ -253,40 +255,52 @@ async function backupRedis(
   }
 }
 
+/** The keys of one run, in the order they are copied: the run record first. */
+function runKeys(prefix: string, runId: string): string[] {
+  return ["run", "kv:submissions", "checkpoints", "events", "fence:run"].map(
+    (part) => `${prefix}${part}:${runId}`,
+  );
+}
+
 /**
- * Copies one run's keys, run record first: a record in the backup never refers to a checkpoint or
- * event missing from it. A run whose record appears while its lists are copied is copied again.
+ * Copies runs' keys, each run's record first: a record in the backup never refers to a checkpoint
+ * or event missing from it (the lists only grow). One pipeline per batch of runs; Redis runs each
+ * run's commands in order. A run whose record appears while its lists are copied is copied again.
  */
-async function backupRun(
+async function backupRuns(
   redis: Redis,
   prefix: string,
-  runId: string,
+  runIds: string[],
   writer: BackupWriter,
   counts: BackupCounts,
   scores: Map<string, number>,
+  attempt = 0,
 ): Promise<void> {
-  const runKey = `${prefix}run:${runId}`;
-  const others = ["kv:submissions", "checkpoints", "events", "fence:run"].map(
-    (part) => `${prefix}${part}:${runId}`,
-  );
-  for (let attempt = 0; ; attempt++) {
-    const pipeline = redis
-      .pipeline()
-      .dumpBuffer(runKey)
-      .pttl(runKey)
-      .zscore(`${prefix}runs`, runId);
+  const PER_RUN = 12;
+  const pipeline = redis.pipeline();
+  for (const runId of runIds) {
+    const [runKey, ...others] = runKeys(prefix, runId) as [string, ...string[]];
+    pipeline.dumpBuffer(runKey).pttl(runKey).zscore(`${prefix}runs`, runId);
     for (const key of others) pipeline.dumpBuffer(key).pttl(key);
     pipeline.exists(runKey);
-    const rows = await exec(pipeline, "backup.run");
-    if (rows[0] === null && rows.at(-1) === 1 && attempt < 5) continue;
-    if (await writeKey(writer, counts, runKey, rows[0], rows[1])) {
+  }
+  const rows = await exec(pipeline, "backup.runs");
+  const again: string[] = [];
+  for (const [n, runId] of runIds.entries()) {
+    const row = rows.slice(n * PER_RUN, (n + 1) * PER_RUN);
+    if (row[0] === null && row[PER_RUN - 1] === 1 && attempt < 5) {
+      again.push(runId);
+      continue;
+    }
+    const [runKey, ...others] = runKeys(prefix, runId) as [string, ...string[]];
+    if (await writeKey(writer, counts, runKey, row[0], row[1])) {
       counts.runs++;
-      if (rows[2] !== null) scores.set(runId, Number(rows[2]));
+      if (row[2] !== null) scores.set(runId, Number(row[2]));
     }
     for (const [i, key] of others.entries())
-      await writeKey(writer, counts, key, rows[3 + i * 2], rows[4 + i * 2]);
-    return;
+      await writeKey(writer, counts, key, row[3 + i * 2], row[4 + i * 2]);
   }
+  if (again.length > 0) await backupRuns(redis, prefix, again, writer, counts, scores, attempt + 1);
 }
 
 async function writeKey(
