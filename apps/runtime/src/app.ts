@@ -52,8 +52,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       (performance.now() - start) / 1000,
     );
   });
-  app.use(apiKeyAuth(deps.apiKeys, ["/health", "/openapi.json"]));
-  app.use(rateLimit({ store: deps.counters, limit: deps.rateLimitPerMinute }));
+  // Probes (/health, /ready) and the API description stay open: a kubelet carries no key.
+  app.use(apiKeyAuth(deps.apiKeys, ["/health", "/ready", "/openapi.json"]));
+  app.use(
+    rateLimit({
+      store: deps.counters,
+      limit: deps.rateLimitPerMinute,
+      open: ["/health", "/ready"],
+    }),
+  );
 
   app.get("/health", (c) =>
     c.json({

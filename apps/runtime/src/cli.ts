@@ -8,6 +8,7 @@ import { Progress } from "./cli/progress.ts";
 import { loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { type ServeRole, serveMain } from "./main.ts";
+import { backupCommand, restoreCommand } from "./ops/cli.ts";
 import { startServer } from "./server.ts";
 
 const USAGE = `Usage: aria <command> [options]
@@ -23,6 +24,8 @@ Commands:
   tools                              list installed tools
   runs                               list recent runs
   doctor                             check Docker, the tool image, Redis and LLM providers
+  backup FILE                        back up the bundle store and everything kept in Redis
+  restore FILE [--force] [--only redis|data]   restore a backup into a fresh Redis and data directory
   help                               show this help
 
 Options: --json (machine-readable output), --server URL (default $ARIA_URL or
@@ -258,6 +261,22 @@ export async function cliMain(
       case "tools":
       case "runs":
         return await listCommand(command, rest, out);
+      case "backup": {
+        const config = loadConfig();
+        return await backupCommand(rest, out, {
+          ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+          dataDir: config.dataDir,
+          err,
+        });
+      }
+      case "restore": {
+        const config = loadConfig();
+        return await restoreCommand(rest, out, {
+          ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+          dataDir: config.dataDir,
+          err,
+        });
+      }
       case "doctor": {
         const { values } = parseArgs({
           args: rest,

@@ -26,8 +26,24 @@ export async function serveMain(
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger, { role });
   logger.info({ url: server.url }, "Aria Runtime listening");
+  const tools = server.runtime.registries.tools.list().length;
+  const pipelines = server.runtime.registries.agents.listPipelines().map((p) => p.name);
   process.stdout.write(
-    `Aria Runtime listening on ${server.url}\n  try: curl ${server.url}/health\n`,
+    [
+      `Aria Runtime listening on ${server.url} (${tools} tools, ${pipelines.length} pipelines installed)`,
+      "Try next:",
+      `  curl ${server.url}/health`,
+      `  curl ${server.url}/ready`,
+      "  pnpm aria tools",
+      ...(pipelines.includes("text-report")
+        ? [
+            `  pnpm aria run --pipeline text-report --input '{"text":"The quick brown fox. The lazy dog!"}'`,
+          ]
+        : []),
+      "  pnpm aria doctor",
+      "  more: examples/README.md, docs/getting-started.md",
+      "",
+    ].join("\n"),
   );
 
   let stopping = false;

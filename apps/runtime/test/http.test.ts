@@ -10,28 +10,34 @@ const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb()
 const KEY = "test-key-0123456789abcdef";
 
 describe("API keys", () => {
-  it("leaves /health open and guards every other route", async () => {
+  it("leaves the probes and /openapi.json open and guards every other route", async () => {
     const runtime = await composeRuntime(
       RuntimeConfigSchema.parse({ apiKeys: [KEY], features: { containers: false } }),
       silent,
     );
     expect((await runtime.app.request("/health")).status).toBe(200);
+    expect((await runtime.app.request("/ready")).status).toBe(200);
+    expect((await runtime.app.request("/openapi.json")).status).toBe(200);
 
-    const none = await runtime.app.request("/ready");
+    const none = await runtime.app.request("/v1/tools");
     expect(none.status).toBe(401);
     expect(((await none.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
 
-    const wrong = await runtime.app.request("/ready", {
+    const wrong = await runtime.app.request("/v1/tools", {
       headers: { authorization: "Bearer not-the-key-000000000" },
     });
     expect(wrong.status).toBe(401);
     const text = await wrong.text();
     expect(text).not.toContain("not-the-key");
 
-    const basic = await runtime.app.request("/ready", { headers: { authorization: "Basic abc" } });
+    const basic = await runtime.app.request("/metrics", {
+      headers: { authorization: "Basic abc" },
+    });
     expect(basic.status).toBe(401);
 
-    const ok = await runtime.app.request("/ready", { headers: { authorization: `Bearer ${KEY}` } });
+    const ok = await runtime.app.request("/v1/tools", {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
     expect(ok.status).toBe(200);
     await runtime.close();
   });
