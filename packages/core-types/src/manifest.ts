@@ -180,6 +180,11 @@ export const PipelineStepSpecSchema = z
     }
   });
 export type PipelineStepSpec = z.infer<typeof PipelineStepSpecSchema>;
+
+/** The fields a step may have, in declaration order (plans written by a model are cleaned to these). */
+export const PIPELINE_STEP_KEYS = Object.keys(PipelineStepSpecSchema.shape) as ReadonlyArray<
+  keyof PipelineStepSpec
+>;
 export type PipelineStepSpecInput = z.input<typeof PipelineStepSpecSchema>;
 
 export const PipelineManifestSchema = z.strictObject({

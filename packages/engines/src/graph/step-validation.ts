@@ -1,4 +1,4 @@
-import { type ExecutionStep, ExecutionStepSchema } from "@aria/core-types";
+import { type ExecutionStep, ExecutionStepSchema, PIPELINE_STEP_KEYS } from "@aria/core-types";
 import { copyValue } from "../placeholders/resolve.ts";
 
 /** The result of validating one step. */
@@ -28,27 +28,7 @@ export function parseStep(raw: unknown): StepParseResult {
 }
 
 /** The schema's keys in declaration order (zod emits its output in this order). */
-const KEYS = [
-  "id",
-  "type",
-  "description",
-  "tool",
-  "agent",
-  "team",
-  "pipeline",
-  "image",
-  "command",
-  "env",
-  "resources",
-  "network",
-  "prompt",
-  "params",
-  "dependsOn",
-  "retry",
-  "continueOnError",
-  "timeoutMs",
-  "needsApproval",
-] as const;
+const KEYS = PIPELINE_STEP_KEYS;
 const KNOWN = new Set<string>(KEYS);
 const STEP_ID = /^[a-zA-Z0-9_-]+$/;
 const TYPES = new Set(["tool", "agent", "team", "container", "pipeline", "reasoning"]);

@@ -8,6 +8,7 @@ import {
   type LlmClient,
   type LlmMessageInput,
   type LlmResponse,
+  PIPELINE_STEP_KEYS,
   type RegisteredTool,
   type ToolRegistry,
 } from "@aria/core-types";
@@ -629,27 +630,7 @@ function locateSteps(value: unknown): unknown {
   return value;
 }
 
-const STEP_KEYS = new Set([
-  "id",
-  "type",
-  "description",
-  "tool",
-  "agent",
-  "team",
-  "pipeline",
-  "image",
-  "command",
-  "env",
-  "resources",
-  "network",
-  "prompt",
-  "params",
-  "dependsOn",
-  "retry",
-  "continueOnError",
-  "timeoutMs",
-  "needsApproval",
-]);
+const STEP_KEYS = new Set<string>(PIPELINE_STEP_KEYS);
 
 /**
  * A model's step in the step shape: ids filled in, `tool: "none"` as a reasoning step (the

@@ -1,6 +1,7 @@
 import {
   type ExecutionStep,
   ExecutionStepSchema,
+  PIPELINE_STEP_KEYS,
   type ToolExecutionContext,
 } from "@aria/core-types";
 import { z } from "zod";
@@ -51,27 +52,7 @@ function locateSteps(value: unknown): unknown {
   return value;
 }
 
-const STEP_KEYS = new Set([
-  "id",
-  "type",
-  "description",
-  "tool",
-  "agent",
-  "team",
-  "pipeline",
-  "image",
-  "command",
-  "env",
-  "resources",
-  "network",
-  "prompt",
-  "params",
-  "dependsOn",
-  "retry",
-  "continueOnError",
-  "timeoutMs",
-  "needsApproval",
-]);
+const STEP_KEYS = new Set<string>(PIPELINE_STEP_KEYS);
 
 function normaliseStep(step: unknown, index: number): unknown {
   if (!step || typeof step !== "object") return step;
