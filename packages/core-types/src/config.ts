@@ -62,6 +62,18 @@ const ProviderSchema = z.strictObject({
   model: z.string().min(1).optional(),
 });
 
+/**
+ * What one model can do, for models whose abilities the runtime cannot guess (local ones): native
+ * tool calling, a JSON response mode, and the context window in tokens. Unset fields use the LLM
+ * handler's defaults (see docs/local-inference.md).
+ */
+export const ModelCapabilitiesSchema = z.strictObject({
+  toolCalling: z.boolean().optional(),
+  jsonMode: z.boolean().optional(),
+  contextTokens: z.number().int().positive().optional(),
+});
+export type ModelCapabilitiesInput = z.infer<typeof ModelCapabilitiesSchema>;
+
 export const LogLevelSchema = z.enum([
   "trace",
   "debug",
@@ -102,6 +114,8 @@ export const RuntimeConfigSchema = z.strictObject({
           }),
         )
         .default({}),
+      /** Capabilities per model name (tool calling, JSON mode, context size), mainly for local models. */
+      models: z.record(z.string(), ModelCapabilitiesSchema).default({}),
     })
     .default({
       providers: ["openai", "anthropic", "local"],
@@ -111,6 +125,7 @@ export const RuntimeConfigSchema = z.strictObject({
       timeoutMs: 60_000,
       maxRetries: 2,
       prices: {},
+      models: {},
     }),
   apiKeys: z.array(z.string().min(16, "API keys must be at least 16 characters")).default([]),
   logLevel: LogLevelSchema.default("info"),

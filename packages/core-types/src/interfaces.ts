@@ -75,10 +75,30 @@ export interface LlmCallOptions {
   signal?: AbortSignal;
 }
 
+/** What the model that would serve a request can do (engines adapt to small local models). */
+export interface LlmCapabilities {
+  /** Native tool calling (`tools` in the request); false: use the JSON tool-call contract. */
+  toolCalling: boolean;
+  /** A JSON response mode (`responseFormat: "json"`). */
+  jsonMode: boolean;
+  /** Context window in tokens (prompt and answer together). */
+  contextTokens: number;
+}
+
 /** The LLM handler as engines see it. */
 export interface LlmClient {
   complete(request: LlmRequestInput, options?: LlmCallOptions): Promise<LlmResponse>;
   stream(request: LlmRequestInput, options?: LlmCallOptions): AsyncIterable<LlmStreamChunk>;
+  /**
+   * Optional: the capabilities of the model a request with this provider/model/agent would use.
+   * Engines that find it adapt (JSON tool-call contract, shorter history); without it they assume
+   * a capable model.
+   */
+  capabilities?(request: {
+    provider?: string | undefined;
+    model?: string | undefined;
+    agent?: string | undefined;
+  }): LlmCapabilities;
 }
 
 /** Runs container workloads (quilt-client implements it). */

@@ -1,5 +1,6 @@
 import {
   type LlmCallOptions,
+  type LlmCapabilities,
   type LlmClient,
   type LlmProviderName,
   type LlmRequest,
@@ -9,6 +10,7 @@ import {
   type LlmStreamChunk,
   type LlmUsage,
   type Logger,
+  type ModelCapabilitiesInput,
   type RuntimeConfig,
   type RuntimeConfigInput,
   RuntimeConfigSchema,
@@ -30,6 +32,7 @@ import {
   type UsageScope,
 } from "./accounting.ts";
 import { cacheKey, type LlmCacheStore, MemoryCacheStore, RedisCacheStore } from "./cache.ts";
+import { capabilitiesOf, withoutJsonMode } from "./capabilities.ts";
 import { createSanitizer, FALLBACK_CODES, PROVIDER_FAILURE_CODES, toLlmError } from "./errors.ts";
 import { type ModelPrice, PriceTable } from "./pricing.ts";
 import { AnthropicProvider } from "./providers/anthropic.ts";
@@ -149,6 +152,8 @@ interface Route {
   provider: LlmProvider;
   guard: ProviderGuard;
   model: string;
+  /** The request as this route's model receives it (JSON mode left out when it has none). */
+  wire: LlmRequest;
 }
 
 /** Guesses the provider a model name belongs to, when the request names a model but no provider. */
@@ -191,6 +196,7 @@ export class LlmHandler implements LlmClient {
   readonly #cacheTtlMs: number;
   readonly #cacheBreaker: CircuitBreakerPolicy | undefined;
   readonly #unpriced = new Set<string>();
+  readonly #models: Record<string, ModelCapabilitiesInput>;
 
   constructor(deps: LlmHandlerDeps = {}) {
     const config = RuntimeConfigSchema.shape.llm.parse(deps.config ?? undefined);
@@ -198,6 +204,7 @@ export class LlmHandler implements LlmClient {
     this.#timeoutMs = config.timeoutMs;
     this.#fallback = deps.fallback ?? true;
     this.#order = [...new Set(config.providers)];
+    this.#models = { ...config.models };
     this.#prices = new PriceTable({ prices: config.prices as Record<string, ModelPrice> });
     this.#sanitize = createSanitizer(
       [config.openai.apiKey, config.anthropic.apiKey, config.local.apiKey].filter(
@@ -341,6 +348,35 @@ export class LlmHandler implements LlmClient {
     return this.#order.filter((name) => this.#providers.has(name));
   }
 
+  /**
+   * What the model a request with this provider, model and agent would reach can do: its
+   * `llm.models` entry over the provider's defaults (OpenAI and Anthropic: tool calling, JSON mode,
+   * 128k/200k tokens; local: none of these and 4096 tokens). Never throws: with no provider
+   * configured it answers for the first one in `llm.providers`.
+   */
+  capabilities(
+    request: {
+      provider?: string | undefined;
+      model?: string | undefined;
+      agent?: string | undefined;
+    } = {},
+  ): LlmCapabilities {
+    const agent = this.#agentPreference(request.agent);
+    const named =
+      request.provider ??
+      agent?.provider ??
+      (request.model !== undefined ? inferProvider(request.model) : undefined);
+    const provider: LlmProviderName =
+      named !== undefined && (PROVIDER_NAMES as readonly string[]).includes(named)
+        ? (named as LlmProviderName)
+        : (this.#order.find((p) => this.#providers.has(p)) ?? this.#order[0] ?? "openai");
+    const model =
+      request.model ??
+      (agent?.provider === undefined || agent.provider === provider ? agent?.model : undefined) ??
+      this.#providers.get(provider)?.defaultModel;
+    return capabilitiesOf(provider, model, this.#models);
+  }
+
   /** Sets (or removes) an agent's provider and model preference. */
   setAgentPreference(agent: string, preference: AgentLlmPreference | undefined): void {
     if (preference) this.#agents.set(agent, preference);
@@ -413,7 +449,7 @@ export class LlmHandler implements LlmClient {
           result = await route.guard.execute(
             (signal) => {
               attempts++;
-              return route.provider.complete({ request, model: route.model, signal });
+              return route.provider.complete({ request: route.wire, model: route.model, signal });
             },
             {
               signal: options.signal,
@@ -488,7 +524,7 @@ export class LlmHandler implements LlmClient {
               if (options.signal) signals.push(options.signal);
               try {
                 const events = await route.provider.stream({
-                  request,
+                  request: route.wire,
                   model: route.model,
                   signal: AbortSignal.any(signals),
                 });
@@ -647,7 +683,10 @@ export class LlmHandler implements LlmClient {
         skipped.push(`${name} (no model: set llm.${name}.model or the request's model)`);
         continue;
       }
-      routes.push({ provider, guard, model });
+      const wire = capabilitiesOf(name, model, this.#models).jsonMode
+        ? request
+        : withoutJsonMode(request);
+      routes.push({ provider, guard, model, wire });
       if (!this.#fallback) break;
     }
     if (routes.length === 0) {

@@ -22,6 +22,12 @@ export {
   type RedisCacheStoreDeps,
   stableStringify,
 } from "./cache.ts";
+export {
+  capabilitiesOf,
+  DEFAULT_CAPABILITIES,
+  JSON_MODE_INSTRUCTION,
+  withoutJsonMode,
+} from "./capabilities.ts";
 export { retryAfterMs, toLlmError } from "./errors.ts";
 export {
   type AgentLlmPreference,
