@@ -11,13 +11,12 @@ import { bundleError } from "@aria/errors";
 const MARKER = Symbol.for(ARIA_DEFINITION_KEY);
 
 /**
- * Imports a bundle's entry module from its unpacked directory. The URL carries the digest, so a new
- * build of the same version is a new module while the same digest is loaded once.
+ * The `file:` URL of a bundle's entry module, checked to lie inside the unpacked directory
+ * (BUNDLE_UNSAFE otherwise). The URL carries the digest, so a new build of the same version is a
+ * new module while the same digest is one module; `attempt` (after a failed load) makes a fresh URL
+ * so a retry is not answered from Node's module cache.
  */
-export async function loadBundleModule(
-  installed: InstalledBundle,
-  dir: string,
-): Promise<Record<string, unknown>> {
+export function bundleEntryUrl(installed: InstalledBundle, dir: string, attempt = 0): string {
   const root = resolve(dir);
   const entry = resolve(root, installed.manifest.entry);
   if (!entry.startsWith(root + sep)) {
@@ -25,7 +24,20 @@ export async function loadBundleModule(
       details: { reason: "path_traversal" },
     });
   }
-  const url = `${pathToFileURL(entry).href}?digest=${installed.digest.slice(7)}`;
+  const retry = attempt > 0 ? `&attempt=${attempt}` : "";
+  return `${pathToFileURL(entry).href}?digest=${installed.digest.slice(7)}${retry}`;
+}
+
+/**
+ * Imports a bundle's entry module from its unpacked directory. The URL carries the digest, so a new
+ * build of the same version is a new module while the same digest is loaded once.
+ */
+export async function loadBundleModule(
+  installed: InstalledBundle,
+  dir: string,
+  attempt = 0,
+): Promise<Record<string, unknown>> {
+  const url = bundleEntryUrl(installed, dir, attempt);
   try {
     return (await import(/* @vite-ignore */ url)) as Record<string, unknown>;
   } catch (error) {
@@ -36,6 +48,76 @@ export async function loadBundleModule(
         cause: error,
       },
     );
+  }
+}
+
+/** A bundle module that finished loading (what `onBundleLoad` is told). */
+export interface BundleLoadEvent {
+  name: string;
+  version: string;
+  digest: string;
+  /** Time the import took (includes evaluating the module). */
+  durationMs: number;
+}
+
+/**
+ * Bundle entry modules by digest, imported on demand: the first `load` of a digest imports it,
+ * concurrent first calls share that one import, later calls get the cached module. A failed load is
+ * not cached: the next call imports again (with a fresh URL).
+ */
+export class BundleModuleCache {
+  private readonly modules = new Map<string, Promise<Record<string, unknown>>>();
+  private readonly ready = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly onLoad: ((event: BundleLoadEvent) => void) | undefined;
+
+  constructor(deps: { onLoad?: (event: BundleLoadEvent) => void } = {}) {
+    this.onLoad = deps.onLoad;
+  }
+
+  /** The entry module of a bundle, imported on the first call for its digest. */
+  load(installed: InstalledBundle, dir: string): Promise<Record<string, unknown>> {
+    const cached = this.modules.get(installed.digest);
+    if (cached) return cached;
+    const attempt = this.failures.get(installed.digest) ?? 0;
+    const started = performance.now();
+    const pending = loadBundleModule(installed, dir, attempt).then(
+      (module) => {
+        this.ready.add(installed.digest);
+        this.failures.delete(installed.digest);
+        this.onLoad?.({
+          name: installed.name,
+          version: installed.version,
+          digest: installed.digest,
+          durationMs: performance.now() - started,
+        });
+        return module;
+      },
+      (error: unknown) => {
+        if (this.modules.get(installed.digest) === pending) this.modules.delete(installed.digest);
+        this.failures.set(installed.digest, attempt + 1);
+        throw error;
+      },
+    );
+    this.modules.set(installed.digest, pending);
+    return pending;
+  }
+
+  /** Whether the module of this digest has been imported. */
+  isLoaded(digest: string): boolean {
+    return this.ready.has(digest);
+  }
+
+  /** Digests whose modules have been imported. */
+  loaded(): string[] {
+    return [...this.ready];
+  }
+
+  /** Forgets a digest (its bundle was removed); Node keeps the module itself until exit. */
+  forget(digest: string): void {
+    this.modules.delete(digest);
+    this.ready.delete(digest);
+    this.failures.delete(digest);
   }
 }
 

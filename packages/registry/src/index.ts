@@ -25,7 +25,13 @@ export { fileReadTool, fileWriteTool } from "./builtins/file-tools.ts";
 export { type BuiltinToolOptions, registerBuiltinTools } from "./builtins/index.ts";
 export { extractJson, type LlmToolOptions } from "./builtins/llm-json.ts";
 export { type PonderResult, PonderResultSchema, ponderTool } from "./builtins/ponder.ts";
-export { bindHandler, loadBundleModule } from "./bundle-loader.ts";
+export {
+  type BundleLoadEvent,
+  BundleModuleCache,
+  bindHandler,
+  bundleEntryUrl,
+  loadBundleModule,
+} from "./bundle-loader.ts";
 export {
   type BundleRef,
   ChangeHub,

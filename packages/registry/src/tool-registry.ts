@@ -11,11 +11,17 @@ import type {
   SecurityLevel,
   ToolExecutionContext,
   ToolHandler,
+  ToolManifest,
   ToolRegistry as ToolRegistryContract,
   ToolResult,
 } from "@aria/core-types";
 import { AriaError, bundleError, containerError } from "@aria/errors";
-import { bindHandler, loadBundleModule } from "./bundle-loader.ts";
+import {
+  type BundleLoadEvent,
+  BundleModuleCache,
+  bindHandler,
+  bundleEntryUrl,
+} from "./bundle-loader.ts";
 import { type BundleRef, ChangeHub, type RegistryListener } from "./events.ts";
 import { LlmNameTable, parseQualifiedName, qualifiedName } from "./names.ts";
 import { createSecurityPolicy, type SecurityPolicy } from "./policy.ts";
@@ -48,6 +54,14 @@ export interface ToolRegistryDeps {
   name?: string;
   /** Validate outputs against `outputSchema` (default true). */
   validateOutputs?: boolean;
+  /**
+   * When a bundle's code is imported: `lazy` (default) reads only the manifest at registration and
+   * imports the entry module on the first execution of one of its in-process tools; `eager`
+   * imports it at registration and refuses a bundle whose module or exports are broken.
+   */
+  loading?: "lazy" | "eager";
+  /** Told each time a bundle's entry module has been imported (metrics, tests). */
+  onBundleLoad?: (event: BundleLoadEvent) => void;
 }
 
 /** Per-tool execution statistics. */
@@ -94,9 +108,11 @@ export class ToolRegistry implements ToolRegistryContract {
   private readonly stats = new Map<string, ToolStats>();
   private readonly hub: ChangeHub;
   private readonly policy: SecurityPolicy;
+  private readonly modules: BundleModuleCache;
 
   constructor(deps: ToolRegistryDeps = {}) {
     this.deps = deps;
+    this.modules = new BundleModuleCache(deps.onBundleLoad ? { onLoad: deps.onBundleLoad } : {});
     this.policy = deps.policy ?? createSecurityPolicy();
     this.hub = new ChangeHub(deps.name ?? "tools", (error) =>
       deps.logger?.warn({ error: String(error) }, "registry listener failed"),
@@ -174,8 +190,10 @@ export class ToolRegistry implements ToolRegistryContract {
   }
 
   /**
-   * Registers the tools of an installed bundle from its unpacked directory. In-process tools get
-   * their handlers from the bundle's entry module (dynamic import, bound by export); container
+   * Registers the tools of an installed bundle from its unpacked directory, from its manifest only:
+   * in-process tools get a handler that imports the bundle's entry module on first use (one import
+   * per digest, shared by concurrent first calls, retried after a failure) and binds the tool's
+   * export; with `loading: "eager"` the module is imported and every handler bound here. Container
    * tools run through the container executor. The new version becomes active unless
    * `activate: false`; the previous active version stays registered for `rollback`.
    */
@@ -191,15 +209,20 @@ export class ToolRegistry implements ToolRegistryContract {
       return [...existing.items.tools.values()].map((e) => e.tool);
     }
     const needsCode = manifest.tools.some((t) => t.execution === "inprocess");
-    const module = needsCode ? await loadBundleModule(installed, dir) : {};
+    const eager = this.deps.loading === "eager";
+    // The entry path is checked now (BUNDLE_UNSAFE) even when the code is imported later.
+    if (needsCode) bundleEntryUrl(installed, dir);
+    const module = needsCode && eager ? await this.modules.load(installed, dir) : undefined;
     const tools = new Map<string, ToolEntry>();
     for (const spec of manifest.tools) {
       const id = qualifiedName(installed.name, spec.name);
       this.checkSchemas(id, spec.inputSchema, spec.outputSchema);
       const bound =
-        spec.execution === "inprocess"
-          ? bindHandler(module, spec, `${installed.name}@${installed.version}`)
-          : undefined;
+        spec.execution !== "inprocess"
+          ? undefined
+          : module
+            ? bindHandler(module, spec, `${installed.name}@${installed.version}`)
+            : { handler: this.lazyHandler(installed, dir, spec, id), exportName: spec.export };
       const tool: RegisteredTool = {
         id,
         name: spec.name,
@@ -290,6 +313,7 @@ export class ToolRegistry implements ToolRegistryContract {
     const before = this.bundles.active(bundle)?.version;
     const { removed, active } = this.bundles.remove(bundle, version);
     if (removed.length === 0) return;
+    for (const ref of refs) if (!this.holdsDigest(ref.digest)) this.modules.forget(ref.digest);
     this.changed();
     for (const ref of refs) this.hub.emit({ type: "bundle.unregistered", bundle: ref });
     if (active !== undefined && active !== before) {
@@ -301,6 +325,60 @@ export class ToolRegistry implements ToolRegistryContract {
           ...(before ? { previous: before } : {}),
         });
     }
+  }
+
+  /**
+   * A handler that imports the bundle's module on its first call and binds the tool's export. A
+   * failed import or a missing export is TOOL_EXECUTION_FAILED (the BUNDLE_INVALID error as its
+   * cause, `details.reason` `load_failed` or `missing_export`); the next call tries again.
+   */
+  private lazyHandler(
+    installed: InstalledBundle,
+    dir: string,
+    spec: ToolManifest,
+    id: string,
+  ): ToolHandler {
+    let bound: ToolHandler | undefined;
+    const label = `${installed.name}@${installed.version}`;
+    return async (input, context) => {
+      if (!bound) {
+        try {
+          const module = await this.modules.load(installed, dir);
+          bound = bindHandler(module, spec, label).handler;
+        } catch (error) {
+          const cause = AriaError.is(error) ? error : undefined;
+          throw new AriaError("TOOL_EXECUTION_FAILED", {
+            message: `tool '${id}' could not be loaded from ${label}: ${(error as Error).message}`,
+            details: {
+              reason: (cause?.details.reason as string | undefined) ?? "load_failed",
+              bundle: label,
+              digest: installed.digest,
+            },
+            cause: error,
+          });
+        }
+      }
+      return bound(input, context);
+    };
+  }
+
+  /** Whether any registered version still has this digest. */
+  private holdsDigest(digest: string): boolean {
+    for (const name of this.bundles.bundles())
+      for (const version of this.bundles.versions(name).versions)
+        if (this.bundles.get(name, version)?.digest === digest) return true;
+    return false;
+  }
+
+  /** Bundles whose code has been imported (lazy loading imports a bundle on first use). */
+  loadedBundles(): BundleRef[] {
+    const refs: BundleRef[] = [];
+    for (const name of this.bundles.bundles())
+      for (const version of this.bundles.versions(name).versions) {
+        const entry = this.bundles.get(name, version);
+        if (entry && this.modules.isLoaded(entry.digest)) refs.push(toRef(entry.items.installed));
+      }
+    return refs;
   }
 
   /** The versions of a bundle the registry holds and the active one. */

@@ -53,6 +53,8 @@ export interface FixtureBundle {
   teams?: BundleManifestInput["teams"];
   pipelines?: BundleManifestInput["pipelines"];
   dependencies?: Record<string, string>;
+  /** A file the module appends `NAME@VERSION` to when it is evaluated (shows when code loads). */
+  loadMarker?: string;
 }
 
 /**
@@ -65,6 +67,11 @@ export async function writeBundle(
 ): Promise<{ installed: InstalledBundle; dir: string }> {
   const tools = spec.tools ?? [];
   const lines = ['const MARK = Symbol.for("aria.definition");'];
+  if (spec.loadMarker)
+    lines.push(
+      'import { appendFileSync } from "node:fs";',
+      `appendFileSync(${JSON.stringify(spec.loadMarker)}, ${JSON.stringify(`${spec.name}@${spec.version}\n`)});`,
+    );
   for (const tool of tools) {
     if (tool.noExport) continue;
     lines.push(

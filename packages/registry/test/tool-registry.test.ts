@@ -281,17 +281,33 @@ describe("bundle tools", () => {
     });
   });
 
-  it("refuses a bundle whose in-process tool has no exported handler", async () => {
+  it("with eager loading, refuses a bundle whose in-process tool has no exported handler", async () => {
     const bundle = await writeBundle(root, {
       name: "broken",
       version: "1.0.0",
       tools: [{ name: "ghost", noExport: true }],
     });
-    const registries = createRegistries();
+    const registries = createRegistries({ loading: "eager" });
     const error = await caught(registries.registerBundle(bundle.installed, bundle.dir));
     expect(error.code).toBe("BUNDLE_INVALID");
     expect(error.details.reason).toBe("missing_export");
     expect(registries.tools.has("broken/ghost")).toBe(false);
+  });
+
+  it("with lazy loading, reports a missing exported handler on the tool's first execution", async () => {
+    const bundle = await writeBundle(root, {
+      name: "broken-lazy",
+      version: "1.0.0",
+      tools: [{ name: "ghost", noExport: true }],
+    });
+    const registries = createRegistries();
+    await registries.registerBundle(bundle.installed, bundle.dir);
+    expect(registries.tools.has("broken-lazy/ghost")).toBe(true);
+    const error = await caught(registries.tools.execute("broken-lazy/ghost", {}, context()));
+    expect(error.code).toBe("TOOL_EXECUTION_FAILED");
+    expect(error.details.reason).toBe("missing_export");
+    expect(error.context.tool).toBe("broken-lazy/ghost");
+    expect(AriaError.is(error.cause) && error.cause.code).toBe("BUNDLE_INVALID");
   });
 
   it("emits change events", async () => {
