@@ -86,7 +86,9 @@ beforeAll(async () => {
   );
   fs.writeFileSync(
     path.join(root, "aria.config.json"),
-    JSON.stringify({ limits: { runLeaseMs: 3000, workerConcurrency: 16 } }),
+    JSON.stringify({
+      limits: { runLeaseMs: 3000, workerConcurrency: 16, rateLimitPerMinute: 1_000_000 },
+    }),
   );
   for (let i = 0; i < 3; i++) workers.push(await startWorker(i));
 }, 180_000);
