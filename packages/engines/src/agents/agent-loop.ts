@@ -3,6 +3,7 @@ import type {
   AgentLlm,
   ErrorBody,
   EventSink,
+  LlmCapabilities,
   LlmClient,
   LlmFinishReason,
   LlmMessageInput,
@@ -17,6 +18,7 @@ import type {
 import { AriaError, toAriaError } from "@aria/errors";
 import { abortError } from "../execution/execution-engine.ts";
 import { addUsage, type Budget, emitLlmUsage, emptyUsage, type UsageTotals } from "./budget.ts";
+import { estimateTokens, fitContext } from "./context-window.ts";
 import { extractJson, jsonForPrompt } from "./json-reply.ts";
 import { LlmToolNames } from "./tool-names.ts";
 
@@ -51,7 +53,10 @@ export interface AgentLoopDeps {
 
 /** Tunables of the loop. */
 export interface AgentLoopConfig {
-  /** Tool-call transport per agent (default `native`); a function can decide per agent/provider. */
+  /**
+   * Tool-call transport per agent; a function can decide per agent/provider. Unset: `json` when
+   * the LLM client's `capabilities()` says the agent's model has no tool calling, else `native`.
+   */
   toolMode?: ToolCallMode | ((agent: AgentDefinition) => ToolCallMode);
   /** Tool-calling turns when neither the call nor the agent sets `maxSteps` (default 8). */
   defaultMaxSteps?: number;
@@ -174,13 +179,13 @@ export class AgentLoop {
       options.maxSteps ?? agent.maxSteps ?? this.config.defaultMaxSteps ?? 8,
       this.config.maxStepsCap ?? Number.POSITIVE_INFINITY,
     );
-    const mode = options.toolMode ?? this.modeFor(agent);
+    const capabilities = this.capabilitiesOf(agent);
+    const mode = options.toolMode ?? this.modeFor(agent, capabilities);
     const budgets = options.budgets ?? [];
     const events =
       (options.emitEvents ?? options.runId !== undefined) ? this.deps.events : undefined;
     const prepared = this.prepareTools(agent);
     const parallel = this.config.parallelToolCalls !== false;
-    const maxChars = this.config.maxToolResultChars ?? 50_000;
 
     const system =
       mode === "json" && prepared.definitions.length > 0
@@ -189,7 +194,20 @@ export class AgentLoop {
           )}`
         : agent.systemPrompt;
     const conversation: LlmMessageInput[] = options.history ? [...options.history] : [];
+    const taskIndex = conversation.length;
     conversation.push({ role: "user", content: userMessage(options.message, options.context) });
+    // A small context window: room left for the conversation once the system prompt and the
+    // answer are counted; tool results are cut to half of it.
+    const window =
+      capabilities !== undefined
+        ? capabilities.contextTokens -
+          estimateTokens([{ role: "system", content: system }]) -
+          (agent.llm?.maxTokens ?? Math.min(1024, Math.floor(capabilities.contextTokens / 4)))
+        : undefined;
+    const maxChars = Math.min(
+      this.config.maxToolResultChars ?? 50_000,
+      window !== undefined ? Math.max(1000, window * 3 * 0.5) : Number.POSITIVE_INFINITY,
+    );
 
     const base: Omit<LlmRequestInput, "messages"> = {
       ...(agent.llm?.provider !== undefined ? { provider: agent.llm.provider } : {}),
@@ -213,7 +231,14 @@ export class AgentLoop {
       if (signal?.aborted) throw abortError(signal);
       for (let b = 0; b < budgets.length; b++) budgets[b]!.check("the next model call", context);
       const messages: LlmMessageInput[] = [{ role: "system", content: system }];
-      for (let m = 0; m < conversation.length; m++) messages.push(conversation[m]!);
+      const fitted = window !== undefined ? fitContext(conversation, taskIndex, window) : undefined;
+      const sent = fitted?.messages ?? conversation;
+      if (fitted !== undefined && fitted.dropped > 0)
+        this.deps.logger?.debug(
+          { ...context, dropped: fitted.dropped, contextTokens: capabilities?.contextTokens },
+          "conversation trimmed to the model's context window",
+        );
+      for (let m = 0; m < sent.length; m++) messages.push(sent[m]!);
       const response = await llm.complete({ ...base, messages }, signal ? { signal } : undefined);
       turns++;
       const spent = {
@@ -388,11 +413,26 @@ export class AgentLoop {
     return record;
   }
 
-  /** The tool transport for an agent. */
-  private modeFor(agent: AgentDefinition): ToolCallMode {
+  /** The tool transport for an agent: configured, else from the model's capabilities. */
+  private modeFor(agent: AgentDefinition, capabilities: LlmCapabilities | undefined): ToolCallMode {
     const mode = this.config.toolMode;
-    if (mode === undefined) return "native";
+    if (mode === undefined) return capabilities?.toolCalling === false ? "json" : "native";
     return typeof mode === "function" ? mode(agent) : mode;
+  }
+
+  /** What the agent's model can do, when the LLM client says (an optional method). */
+  private capabilitiesOf(agent: AgentDefinition): LlmCapabilities | undefined {
+    const llm = this.deps.llm;
+    if (typeof llm.capabilities !== "function") return undefined;
+    try {
+      return llm.capabilities({
+        provider: agent.llm?.provider,
+        model: agent.llm?.model,
+        agent: agent.name,
+      });
+    } catch {
+      return undefined;
+    }
   }
 
   /** The agent's tools as the model sees them (cached per tool list). */
