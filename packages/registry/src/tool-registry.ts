@@ -101,8 +101,8 @@ export class ToolRegistry implements ToolRegistryContract {
   private readonly deps: ToolRegistryDeps;
   private readonly builtins = new Map<string, ToolEntry>();
   private readonly bundles = new BundleVersions<BundleTools>();
-  /** Bare tool name → bundles whose active version has it. */
-  private bareIndex = new Map<string, string[]>();
+  /** Bare tool name → bundles whose active version has it (rebuilt on the first lookup after a change). */
+  private bareIndex: Map<string, string[]> | undefined;
   private llmNames: LlmNameTable | undefined;
   private readonly validator = new SchemaValidator();
   private readonly stats = new Map<string, ToolStats>();
@@ -401,13 +401,23 @@ export class ToolRegistry implements ToolRegistryContract {
   }
 
   private changed(): void {
-    const index = new Map<string, string[]>();
-    for (const [bundle, entry] of this.bundles.activeEntries()) {
-      for (const name of entry.items.tools.keys())
-        index.set(name, [...(index.get(name) ?? []), bundle]);
-    }
-    this.bareIndex = index;
+    this.bareIndex = undefined;
     this.llmNames = undefined;
+  }
+
+  private bareOwners(name: string): string[] {
+    if (!this.bareIndex) {
+      const index = new Map<string, string[]>();
+      for (const [bundle, entry] of this.bundles.activeEntries()) {
+        for (const tool of entry.items.tools.keys()) {
+          const owners = index.get(tool);
+          if (owners) owners.push(bundle);
+          else index.set(tool, [bundle]);
+        }
+      }
+      this.bareIndex = index;
+    }
+    return this.bareIndex.get(name) ?? [];
   }
 
   // ---- lookup ---------------------------------------------------------------------------------
@@ -424,7 +434,7 @@ export class ToolRegistry implements ToolRegistryContract {
     // Built-ins keep their bare names: engines rely on `ponder` and `createPlan` being stable.
     const builtin = this.builtins.get(name);
     if (builtin) return builtin;
-    const owners = this.bareIndex.get(name) ?? [];
+    const owners = this.bareOwners(name);
     if (owners.length === 1)
       return this.bundles.active(owners[0] as string)?.items.tools.get(name) as ToolEntry;
     if (owners.length > 1) {
