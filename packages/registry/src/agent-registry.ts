@@ -72,6 +72,9 @@ export class AgentRegistry implements AgentRegistryContract {
   private readonly hub: ChangeHub;
   private lastProblems = "";
   private recheckScheduled = false;
+  /** Open `batch` calls; while any is open, re-checks wait for the last one to finish. */
+  private batches = 0;
+  private recheckPending = false;
   private readonly unsubscribe: (() => void) | undefined;
 
   constructor(deps: AgentRegistryDeps = {}) {
@@ -439,12 +442,33 @@ export class AgentRegistry implements AgentRegistryContract {
    * tools, then its agents, then its activation) costs one check and one `dependencies.changed`.
    */
   private scheduleRecheck(): void {
+    if (this.batches > 0) {
+      this.recheckPending = true;
+      return;
+    }
     if (this.recheckScheduled) return;
     this.recheckScheduled = true;
     queueMicrotask(() => {
       this.recheckScheduled = false;
       this.recheck();
     });
+  }
+
+  /**
+   * Runs `work` (many registrations, e.g. every installed bundle at start) with one dependency
+   * re-check at the end instead of one per change.
+   */
+  async batch<T>(work: () => Promise<T>): Promise<T> {
+    this.batches += 1;
+    try {
+      return await work();
+    } finally {
+      this.batches -= 1;
+      if (this.batches === 0 && this.recheckPending) {
+        this.recheckPending = false;
+        this.scheduleRecheck();
+      }
+    }
   }
 
   private recheck(): void {

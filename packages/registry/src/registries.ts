@@ -114,20 +114,25 @@ export class Registries {
     }
     const registered: RegisteredBundle[] = [];
     const failed: Array<{ bundle: string; error: unknown }> = [];
-    for (const bundle of order) {
-      try {
-        const dir = await source.unpackedDir(bundle.name, bundle.version);
-        registered.push(
-          await this.registerBundle(bundle, dir, { activate: highest.get(bundle.name) === bundle }),
-        );
-      } catch (error) {
-        failed.push({ bundle: `${bundle.name}@${bundle.version}`, error });
-        this.logger?.error(
-          { bundle: `${bundle.name}@${bundle.version}`, error: String(error) },
-          "bundle could not be registered",
-        );
+    // One dependency re-check for the whole start, not one per bundle (quadratic otherwise).
+    await this.agents.batch(async () => {
+      for (const bundle of order) {
+        try {
+          const dir = await source.unpackedDir(bundle.name, bundle.version);
+          registered.push(
+            await this.registerBundle(bundle, dir, {
+              activate: highest.get(bundle.name) === bundle,
+            }),
+          );
+        } catch (error) {
+          failed.push({ bundle: `${bundle.name}@${bundle.version}`, error });
+          this.logger?.error(
+            { bundle: `${bundle.name}@${bundle.version}`, error: String(error) },
+            "bundle could not be registered",
+          );
+        }
       }
-    }
+    });
     return { registered, failed };
   }
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { InstalledBundle } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 import { type BundleLoadEvent, createRegistries } from "@aria/registry";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { caught, context, removeDir, tempDir, writeBundle } from "./fixtures.ts";
 
 let root: string;
@@ -177,5 +177,16 @@ describe("lazy loading of bundle code", () => {
     );
     await registries.tools.execute("eager-2/first", {}, context());
     expect(loads).toHaveLength(5);
+  });
+
+  it("registering every installed bundle re-checks the agents' references once, not per bundle", async () => {
+    const { source } = await installedSet("batched", 12, join(root, "batched.log"));
+    const registries = createRegistries();
+    await new Promise((resolve) => setImmediate(resolve)); // the built-ins' own re-check
+    const check = vi.spyOn(registries.agents, "checkDependencies");
+    await registries.registerInstalled(source);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(check).toHaveBeenCalledTimes(1);
+    expect(registries.agents.checkDependencies()).toEqual([]);
   });
 });
