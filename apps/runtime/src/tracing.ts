@@ -186,6 +186,14 @@ export class Tracing {
           () => llm.complete(request, options),
         ),
       stream: (request, options) => llm.stream(request, options),
+      // Capabilities (tool calling, JSON mode, context size) must survive the wrapper: the agent
+      // loop degrades on small local models from them.
+      ...(llm.capabilities
+        ? {
+            capabilities: (request: Parameters<NonNullable<LlmClient["capabilities"]>>[0]) =>
+              llm.capabilities!(request),
+          }
+        : {}),
     };
   }
 
