@@ -42,6 +42,7 @@ import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
 import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
+import { collectUsage } from "./api/usage.ts";
 import { createV1 } from "./api/v1.ts";
 import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
@@ -539,6 +540,7 @@ export async function composeRuntime(
     registries,
     runs,
     sessions: intelligence.sessions,
+    usage: (options) => collectUsage({ store, llm, registries }, options),
     store,
     notifier,
     audit,

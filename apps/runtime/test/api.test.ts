@@ -213,6 +213,22 @@ describe("runs over HTTP", () => {
     expect((await runtime.app.request("/v1/runs/run_nope")).status).toBe(404);
   });
 
+  it("reports usage per run and per bundle", async () => {
+    const usage = await json(await runtime.app.request("/v1/usage?limit=50"));
+    const runs = usage.runs as Array<{
+      id: string;
+      status: string;
+      wallMs: number;
+      llm: { costUsd: number };
+    }>;
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs[0]).toMatchObject({ wallMs: expect.any(Number), llm: { costUsd: 0 } });
+    const bundles = usage.bundles as Record<string, { toolCalls: number; toolSeconds: number }>;
+    expect(bundles["text-tools"]?.toolCalls).toBeGreaterThanOrEqual(6);
+    expect(bundles["calculator-tools"]?.toolCalls).toBeGreaterThanOrEqual(2);
+    expect((usage.totals as { runs: number }).runs).toBe(runs.length);
+  });
+
   it("audits installs, invocations and submissions", async () => {
     const { entries } = (await json(await runtime.app.request("/v1/audit?limit=500"))) as {
       entries: Array<{ action: string }>;

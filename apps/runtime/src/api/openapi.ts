@@ -108,6 +108,13 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ["id"],
     },
   },
+  "/v1/usage": {
+    get: {
+      summary: "Usage per run, agent, bundle and provider (tokens, cost, wall time, container CPU)",
+      ok: 200,
+      query: ["limit"],
+    },
+  },
   "/v1/audit": {
     get: { summary: "The audit log, newest first", ok: 200, query: ["limit", "action", "actor"] },
   },

@@ -21,6 +21,7 @@ export interface V1Deps {
   registries: Registries;
   runs: RunService;
   sessions: Intelligence["sessions"];
+  usage?: (options: { limit: number }) => Promise<unknown>;
   store: StateStore;
   notifier: EventNotifier;
   audit: AuditLog;
@@ -286,6 +287,14 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
   app.post("/runs/:id/cancel", async (c) => {
     const run = await deps.runs.cancel(c.req.param("id"), principal(c));
     return c.json(runView(run));
+  });
+
+  // ---- usage (runs, agents, bundles, providers)
+  app.get("/usage", async (c) => {
+    const limit = Math.min(1000, Math.max(1, Number(c.req.query("limit") ?? 100) || 100));
+    if (!deps.usage)
+      throw new AriaError("INTERNAL_ERROR", { message: "Usage reporting is not configured" });
+    return c.json(await deps.usage({ limit }));
   });
 
   // ---- sessions (conversations that continue across messages)
