@@ -2,7 +2,7 @@
 # Starts a throwaway redis-server on a free loopback port and prints its URL (redis://127.0.0.1:PORT).
 # Usage: start-redis.sh DIR   (DIR receives redis.pid, redis.log and the data files)
 set -euo pipefail
-dir=${1:-$(mktemp -d)}
+dir=$(realpath -m "${1:-$(mktemp -d)}")
 mkdir -p "$dir"
 command -v redis-server >/dev/null || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
 port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')

@@ -23,7 +23,13 @@ import {
   permissionsFromManifest,
 } from "@aria/icc-server";
 import { createLlmHandler, type LlmHandler } from "@aria/llm";
-import { type BundleStore, bundleLimitsFrom, openBundleStore, packBundle } from "@aria/pkg-store";
+import {
+  type BundleStore,
+  buildDevBundle,
+  bundleLimitsFrom,
+  openBundleStore,
+  packBundle,
+} from "@aria/pkg-store";
 import {
   createContainerManager,
   createContainerToolExecutor,
@@ -37,6 +43,7 @@ import {
   createSecurityPolicy,
   type Registries,
   SchemaValidator,
+  watchBundleSource,
 } from "@aria/registry";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
@@ -354,6 +361,25 @@ export async function composeRuntime(
       logger.warn({ failure }, "example bundle not installed");
   }
   const registered = await registries.registerInstalled(bundles);
+  if (config.hotReload && config.examplesDir) {
+    // Development: every bundle source folder is rebuilt and re-registered when a file changes.
+    const examplesDir = path.resolve(config.examplesDir);
+    const fs = await import("node:fs/promises");
+    for (const entry of await fs.readdir(examplesDir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const dir = path.join(examplesDir, entry.name);
+      const reloader = watchBundleSource({
+        dir,
+        registries,
+        initial: false,
+        build: (source) =>
+          buildDevBundle(source, { outDir: path.join(dataDir, "dev", entry.name) }),
+        onReload: (result) => logger.info({ bundle: entry.name, result }, "bundle source reloaded"),
+      });
+      closeables.push({ name: `hot-reload:${entry.name}`, close: async () => reloader.close() });
+    }
+    logger.info({ examplesDir }, "hot reload: watching the bundle sources");
+  }
   for (const failure of registered.failed)
     logger.warn({ failure }, "installed bundle not registered");
   logger.info(

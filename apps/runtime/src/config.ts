@@ -26,11 +26,15 @@ export const ENV_FIELDS: Record<string, string> = {
   "features.caching": "ARIA_FEATURE_CACHING",
   "features.parallelSteps": "ARIA_FEATURE_PARALLEL_STEPS",
   examplesDir: "ARIA_EXAMPLES_DIR",
+  hotReload: "ARIA_HOT_RELOAD",
 };
 
 const LIST_FIELDS = new Set(["llm.providers", "apiKeys"]);
 const NUMBER_FIELDS = new Set(["port"]);
-const BOOLEAN_FIELDS = new Set(Object.keys(ENV_FIELDS).filter((k) => k.startsWith("features.")));
+const BOOLEAN_FIELDS = new Set([
+  ...Object.keys(ENV_FIELDS).filter((k) => k.startsWith("features.")),
+  "hotReload",
+]);
 /** Environment values that are secrets: read from `NAME_FILE` too (the container-secrets convention). */
 const FILE_CAPABLE = new Set(["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ARIA_API_KEYS"]);
 

@@ -138,6 +138,8 @@ export const RuntimeConfigSchema = z.strictObject({
   }),
   limits: LimitsSchema.default(LimitsSchema.parse({})),
   examplesDir: z.string().optional(),
+  /** Development: watch the bundle sources in `examplesDir` and re-register them on every change. */
+  hotReload: z.boolean().default(false),
 });
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
