@@ -17,7 +17,8 @@ export interface AppDeps {
   startedAt: number;
   metrics: Metrics;
   audit: AuditLog;
-  apiKeys: string[];
+  /** The accepted API keys (a function when they can rotate at run time). */
+  apiKeys: string[] | (() => string[]);
   counters: CounterStore;
   rateLimitPerMinute: number;
   /** Refreshes gauges that are read on demand (queue depth, containers) before a scrape. */

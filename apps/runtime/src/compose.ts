@@ -54,6 +54,7 @@ import { createV1 } from "./api/v1.ts";
 import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
+import { watchCredentials } from "./credentials.ts";
 import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { ReadinessCheck } from "./readiness.ts";
@@ -98,6 +99,8 @@ export interface Runtime {
  * (config → clients → stores and registries → engines → HTTP apps). Later layers add themselves here.
  */
 export interface ComposeOptions {
+  /** The environment credentials are read from and watched in (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
   /** Where spans go besides OTLP (tests pass an in-memory exporter). */
   traceExporter?: SpanExporter;
   /** `api` serves HTTP and enqueues runs, `worker` executes them, `all` (default) does both. */
@@ -458,7 +461,7 @@ export async function composeRuntime(
 
   // ICC: containers call the runtime back over a socket mounted at /run/aria, with a token bound to
   // their run, container and the tool's declared permissions. Keys never enter a container.
-  const { keyring, source: keySource } = loadSigningKeys(process.env);
+  const { keyring, source: keySource } = loadSigningKeys(options.env ?? process.env);
   if (keySource === "generated")
     logger.info(
       {},
@@ -494,6 +497,20 @@ export async function composeRuntime(
     { maxBodyBytes: config.limits.requestBodyBytes },
   );
   closeables.push({ name: "icc", close: () => icc.close() });
+
+  // Secrets given as files rotate without a restart.
+  let apiKeys = config.apiKeys;
+  const credentials = watchCredentials({
+    env: options.env ?? process.env,
+    logger,
+    audit,
+    llm,
+    setApiKeys: (keys) => {
+      apiKeys = keys;
+    },
+    setIccKeyring: (next) => icc.setKeyring(next),
+  });
+  closeables.push({ name: "credentials", close: async () => credentials.close() });
   iccDispatch = createIccDispatchHook(icc, async (info) => {
     if (!info.runId) return {};
     const context = engine.getContext(info.runId);
@@ -592,7 +609,7 @@ export async function composeRuntime(
     startedAt: Date.now(),
     metrics,
     audit,
-    apiKeys: config.apiKeys,
+    apiKeys: () => apiKeys,
     counters,
     rateLimitPerMinute: config.limits.rateLimitPerMinute,
     routes: [{ path: "/v1", app: v1 }],

@@ -187,7 +187,12 @@ export class LlmHandler implements LlmClient {
   readonly #timeoutMs: number;
   readonly #fallback: boolean;
   readonly #prices: PriceTable;
-  readonly #sanitize: (text: string) => string;
+  #sanitize: (text: string) => string;
+  readonly #secrets: string[];
+  readonly #config: RuntimeConfig["llm"];
+  readonly #sdkTimeoutMs: number;
+  readonly #fetch: typeof fetch | undefined;
+  readonly #defaultMaxTokens: number | undefined;
   readonly #logger: Logger;
   readonly #agents: Map<string, AgentLlmPreference>;
   readonly #agentLookup: ((agent: string) => AgentLlmPreference | undefined) | undefined;
@@ -206,11 +211,13 @@ export class LlmHandler implements LlmClient {
     this.#order = [...new Set(config.providers)];
     this.#models = { ...config.models };
     this.#prices = new PriceTable({ prices: config.prices as Record<string, ModelPrice> });
-    this.#sanitize = createSanitizer(
-      [config.openai.apiKey, config.anthropic.apiKey, config.local.apiKey].filter(
-        (k): k is string => typeof k === "string",
-      ),
+    this.#secrets = [config.openai.apiKey, config.anthropic.apiKey, config.local.apiKey].filter(
+      (k): k is string => typeof k === "string",
     );
+    this.#sanitize = createSanitizer(this.#secrets);
+    this.#config = config;
+    this.#fetch = deps.fetch;
+    this.#defaultMaxTokens = deps.defaultMaxTokens;
     const resilience: ResilienceOptions = {
       ...DEFAULT_RESILIENCE,
       maxRetries: config.maxRetries,
@@ -219,6 +226,7 @@ export class LlmHandler implements LlmClient {
 
     // The SDKs' own timeout is only a backstop behind the per-attempt timeout applied here.
     const sdkTimeoutMs = Math.max(600_000, config.timeoutMs * 2);
+    this.#sdkTimeoutMs = sdkTimeoutMs;
     if (config.openai.apiKey) {
       this.#providers.set(
         "openai",
@@ -384,6 +392,40 @@ export class LlmHandler implements LlmClient {
   }
 
   /** Breaker state of every provider and of the cache, for `/ready` and metrics. */
+  /**
+   * Rotates a provider's API key without a restart: the next call uses the new key (calls in flight
+   * finish with the old one), and both keys stay redacted from errors and logs. A provider that had
+   * no key is not added here (its place in the fallback order was decided at start).
+   */
+  rotateApiKey(provider: LlmProviderName, apiKey: string): boolean {
+    const current = this.#providers.get(provider);
+    if (!current || apiKey.trim() === "") return false;
+    const settings = this.#config[provider];
+    const replacement =
+      provider === "anthropic"
+        ? new AnthropicProvider({
+            apiKey,
+            baseURL: settings.baseURL,
+            model: settings.model,
+            defaultMaxTokens: this.#defaultMaxTokens,
+            timeoutMs: this.#sdkTimeoutMs,
+            fetch: this.#fetch,
+          })
+        : new OpenAiProvider({
+            name: provider,
+            apiKey,
+            baseURL: settings.baseURL,
+            model: settings.model,
+            timeoutMs: this.#sdkTimeoutMs,
+            fetch: this.#fetch,
+          });
+    this.#providers.set(provider, replacement);
+    this.#secrets.push(apiKey);
+    this.#sanitize = createSanitizer(this.#secrets);
+    this.#logger.info({ provider }, "provider API key rotated");
+    return true;
+  }
+
   health(): LlmHealth {
     const providers = {} as Record<LlmProviderName, ProviderHealth>;
     let ready = false;

@@ -32,7 +32,8 @@ export async function collectUsage(
   for (const tool of deps.registries.tools.list()) {
     const key = tool.bundle ? tool.bundle.name : "(built-in)";
     const stats = deps.registries.tools.statsOf(tool.id);
-    const row = (bundles[key] ??= { toolCalls: 0, failures: 0, toolSeconds: 0 });
+    const row = bundles[key] ?? { toolCalls: 0, failures: 0, toolSeconds: 0 };
+    bundles[key] = row;
     row.toolCalls += stats?.calls ?? 0;
     row.failures += stats?.failures ?? 0;
     row.toolSeconds += (stats?.totalDurationMs ?? 0) / 1000;

@@ -15,11 +15,18 @@ export function keyId(key: string): string {
  * key id is stored in `c.var.principal` for rate limits and the audit log.
  */
 export function apiKeyAuth(
-  keys: string[],
+  keys: string[] | (() => string[]),
   open: string[] = ["/health"],
 ): MiddlewareHandler<{ Variables: { principal: string } }> {
-  const digests = keys.map(digest);
+  // Keys can rotate at run time (a function): digests are recomputed when the list changes.
+  let source: string[] | undefined;
+  let digests: Buffer[] = [];
   return async (c, next) => {
+    const current = typeof keys === "function" ? keys() : keys;
+    if (current !== source) {
+      source = current;
+      digests = current.map(digest);
+    }
     if (digests.length === 0) {
       c.set("principal", "anonymous");
       return next();
