@@ -622,6 +622,19 @@ export async function composeRuntime(
         metrics.poolIdle.set({ profile: "all" }, m.pool.idle);
       }
       metrics.containerLimit.set(config.limits.maxConcurrentContainers);
+      const perBundle = new Map<string, { calls: number; seconds: number }>();
+      for (const tool of registries.tools.list()) {
+        const stats = registries.tools.statsOf(tool.id);
+        const key = tool.bundle?.name ?? "(built-in)";
+        const row = perBundle.get(key) ?? { calls: 0, seconds: 0 };
+        row.calls += stats?.calls ?? 0;
+        row.seconds += (stats?.totalDurationMs ?? 0) / 1000;
+        perBundle.set(key, row);
+      }
+      for (const [bundle, row] of perBundle) {
+        metrics.bundleToolCalls.set({ bundle }, row.calls);
+        metrics.bundleToolSeconds.set({ bundle }, row.seconds);
+      }
     },
   });
 

@@ -92,6 +92,23 @@ export function createMetrics() {
       help: "Age of the oldest run waiting in the queue",
       registers: [registry],
     }),
+    bundleToolCalls: new Gauge({
+      name: "aria_bundle_tool_calls",
+      help: "Tool executions per bundle since start",
+      labelNames: ["bundle"],
+      registers: [registry],
+    }),
+    bundleToolSeconds: new Gauge({
+      name: "aria_bundle_tool_seconds",
+      help: "Time spent in each bundle's tools since start",
+      labelNames: ["bundle"],
+      registers: [registry],
+    }),
+    runContainerCpuSeconds: new Counter({
+      name: "aria_run_container_cpu_seconds_total",
+      help: "Container CPU time of finished runs",
+      registers: [registry],
+    }),
     containerLimit: new Gauge({
       name: "aria_containers_limit",
       help: "Containers this instance may run at once",

@@ -227,6 +227,8 @@ describe("runs over HTTP", () => {
     expect(bundles["text-tools"]?.toolCalls).toBeGreaterThanOrEqual(6);
     expect(bundles["calculator-tools"]?.toolCalls).toBeGreaterThanOrEqual(2);
     expect((usage.totals as { runs: number }).runs).toBe(runs.length);
+    const metrics = await (await runtime.app.request("/metrics")).text();
+    expect(metrics).toMatch(/aria_bundle_tool_calls\{bundle="text-tools"\} \d+/);
   });
 
   it("audits installs, invocations and submissions", async () => {

@@ -167,6 +167,7 @@ export class RunService {
         }
       }
       this.deps.metrics.runs.inc({ kind: submission.target.kind, status: result.run.status });
+      this.deps.metrics.runContainerCpuSeconds.inc((result.run.metrics.containerCpuMs ?? 0) / 1000);
       this.deps.metrics.runDuration.observe(
         { kind: submission.target.kind },
         (Date.now() - started) / 1000,
