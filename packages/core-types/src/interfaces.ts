@@ -2,7 +2,13 @@ import type { ContainerResult, ContainerSpecInput } from "./container.ts";
 import type { RunEvent, RunEventType } from "./events.ts";
 import type { JsonSchema } from "./json.ts";
 import type { LlmRequestInput, LlmResponse, LlmStreamChunk } from "./llm.ts";
-import type { AgentManifest, Permissions, PipelineManifest, TeamManifest } from "./manifest.ts";
+import type {
+  AgentManifest,
+  GuardrailSpec,
+  Permissions,
+  PipelineManifest,
+  TeamManifest,
+} from "./manifest.ts";
 import type { ExecutionMode, ResourceRequest, SecurityLevel } from "./resources.ts";
 import type { ErrorBody, RunState } from "./steps.ts";
 
@@ -41,6 +47,8 @@ export interface RegisteredTool {
   needsApproval?: boolean;
   permissions?: Permissions;
   handler?: ToolHandler;
+  /** Input and output guardrails (from the manifest, or given at registration). */
+  guardrails?: GuardrailSpec[];
 }
 
 /** The outcome of one tool execution. */

@@ -39,6 +39,30 @@ export {
   type RegistryEvent,
   type RegistryListener,
 } from "./events.ts";
+export {
+  applyGuardrails,
+  type CompiledGuardrail,
+  type CustomCheckResolver,
+  compileGuardrails,
+  type GuardrailCheck,
+  type GuardrailCheckContext,
+  type GuardrailCheckResult,
+  type GuardrailConfig,
+  type GuardrailDirection,
+  type GuardrailTrip,
+  ibanValid,
+  jsonBytes,
+  luhnValid,
+  mapStrings,
+  PII_KINDS,
+  type PiiKind,
+  piiCheck,
+  REDACTED,
+  regexCheck,
+  schemaCheck,
+  sizeCheck,
+  toGuardrailCheck,
+} from "./guardrails.ts";
 export { type HotReloader, type HotReloadOptions, watchBundleSource } from "./hot-reload.ts";
 export { LlmNameTable, parseQualifiedName, qualifiedName, toLlmToolName } from "./names.ts";
 export {

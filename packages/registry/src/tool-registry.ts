@@ -23,6 +23,15 @@ import {
   bundleEntryUrl,
 } from "./bundle-loader.ts";
 import { type BundleRef, ChangeHub, type RegistryListener } from "./events.ts";
+import {
+  applyGuardrails,
+  type CompiledGuardrail,
+  compileGuardrails,
+  type GuardrailCheck,
+  type GuardrailConfig,
+  type GuardrailTrip,
+  toGuardrailCheck,
+} from "./guardrails.ts";
 import { LlmNameTable, parseQualifiedName, qualifiedName } from "./names.ts";
 import { createSecurityPolicy, type SecurityPolicy } from "./policy.ts";
 import { SchemaValidator } from "./validation.ts";
@@ -41,6 +50,10 @@ export interface ToolRegistration {
   needsApproval?: boolean;
   permissions?: Permissions;
   handler?: ToolHandler;
+  /** Input and output guardrails (see `guardrails.ts`). */
+  guardrails?: GuardrailConfig[];
+  /** The functions `custom` guardrails name by `export` (a tool registered without a bundle). */
+  guardrailChecks?: Record<string, GuardrailCheck>;
 }
 
 /** Collaborators of a `ToolRegistry`. */
@@ -62,6 +75,11 @@ export interface ToolRegistryDeps {
   loading?: "lazy" | "eager";
   /** Told each time a bundle's entry module has been imported (metrics, tests). */
   onBundleLoad?: (event: BundleLoadEvent) => void;
+  /**
+   * Told of every tripped guardrail, whatever its action (the runtime emits `guardrail.tripped`).
+   * A listener that throws is logged and ignored.
+   */
+  onGuardrail?: (trip: GuardrailTrip) => void;
 }
 
 /** Per-tool execution statistics. */
@@ -77,6 +95,8 @@ interface ToolEntry {
   /** The unpacked bundle and the export holding the definition (bundle tools). */
   dir?: string;
   exportName?: string;
+  /** The tool's guardrails, compiled at registration. */
+  guardrails?: CompiledGuardrail[];
 }
 
 interface BundleTools {
@@ -140,6 +160,12 @@ export class ToolRegistry implements ToolRegistryContract {
       });
     }
     this.checkSchemas(registration.name, registration.inputSchema, registration.outputSchema);
+    const checks = registration.guardrailChecks ?? {};
+    const guardrails = compileGuardrails(registration.name, registration.guardrails, {
+      validator: this.validator,
+      resolveCustom: async (exportName) =>
+        toGuardrailCheck(checks[exportName], exportName, `tool '${registration.name}'`),
+    });
     const tool: RegisteredTool = {
       id: registration.name,
       name: registration.name,
@@ -155,8 +181,9 @@ export class ToolRegistry implements ToolRegistryContract {
         : {}),
       ...(registration.permissions ? { permissions: registration.permissions } : {}),
       ...(registration.handler ? { handler: registration.handler } : {}),
+      ...(guardrails.length > 0 ? { guardrails: guardrails.map((g) => g.spec) } : {}),
     };
-    this.builtins.set(tool.name, { tool });
+    this.builtins.set(tool.name, { tool, ...(guardrails.length > 0 ? { guardrails } : {}) });
     this.changed();
     this.hub.emit({ type: "tool.registered", tool });
     return tool;
@@ -217,6 +244,7 @@ export class ToolRegistry implements ToolRegistryContract {
     for (const spec of manifest.tools) {
       const id = qualifiedName(installed.name, spec.name);
       this.checkSchemas(id, spec.inputSchema, spec.outputSchema);
+      const guardrails = this.bundleGuardrails(installed, dir, spec, id);
       const bound =
         spec.execution !== "inprocess"
           ? undefined
@@ -237,9 +265,15 @@ export class ToolRegistry implements ToolRegistryContract {
         ...(spec.needsApproval !== undefined ? { needsApproval: spec.needsApproval } : {}),
         ...(spec.permissions ? { permissions: spec.permissions } : {}),
         ...(bound ? { handler: bound.handler } : {}),
+        ...(spec.guardrails && spec.guardrails.length > 0 ? { guardrails: spec.guardrails } : {}),
       };
       const exportName = bound?.exportName ?? spec.export;
-      tools.set(spec.name, { tool, dir, ...(exportName ? { exportName } : {}) });
+      tools.set(spec.name, {
+        tool,
+        dir,
+        ...(exportName ? { exportName } : {}),
+        ...(guardrails.length > 0 ? { guardrails } : {}),
+      });
     }
     const { previous, activated } = this.bundles.set(
       installed.name,
@@ -325,6 +359,34 @@ export class ToolRegistry implements ToolRegistryContract {
           ...(before ? { previous: before } : {}),
         });
     }
+  }
+
+  /**
+   * A bundle tool's guardrails. `custom` checks are functions the bundle's entry module exports,
+   * imported (lazily, through the shared module cache) on the first check; they run in process, so a
+   * container tool may not have one (BUNDLE_INVALID, `bad_guardrail`).
+   */
+  private bundleGuardrails(
+    installed: InstalledBundle,
+    dir: string,
+    spec: ToolManifest,
+    id: string,
+  ): CompiledGuardrail[] {
+    const label = `${installed.name}@${installed.version}`;
+    if (spec.execution !== "inprocess" && spec.guardrails?.some((g) => g.kind === "custom")) {
+      throw bundleError.invalid(
+        `tool '${id}' runs in a container, so its custom guardrails cannot run in process`,
+        { details: { reason: "bad_guardrail", tool: id, kind: "custom" } },
+      );
+    }
+    if (spec.guardrails?.some((g) => g.kind === "custom")) bundleEntryUrl(installed, dir);
+    return compileGuardrails(id, spec.guardrails, {
+      validator: this.validator,
+      resolveCustom: async (exportName) => {
+        const module = await this.modules.load(installed, dir);
+        return toGuardrailCheck(module[exportName], exportName, label);
+      },
+    });
   }
 
   /**
@@ -517,8 +579,9 @@ export class ToolRegistry implements ToolRegistryContract {
 
   /**
    * Runs a tool: resolve, policy, input validation (VALIDATION_FAILED with field-level issues,
-   * before anything runs), the handler (in process, or through the container executor), output
-   * validation (TOOL_OUTPUT_INVALID). Errors are thrown as AriaErrors with the tool in their
+   * before anything runs), input guardrails (may redact the input or block: GUARDRAIL_TRIPPED), the
+   * handler (in process, or through the container executor), output validation
+   * (TOOL_OUTPUT_INVALID), output guardrails. Errors are thrown as AriaErrors with the tool in their
    * context; handler failures become TOOL_EXECUTION_FAILED, timeouts TOOL_TIMEOUT.
    */
   async execute(name: string, input: unknown, context: ToolExecutionContext): Promise<unknown> {
@@ -539,13 +602,21 @@ export class ToolRegistry implements ToolRegistryContract {
       `invalid input for tool '${tool.id}'`,
       errorContext,
     );
+    const guarded = entry.guardrails
+      ? await applyGuardrails(
+          entry.guardrails,
+          input,
+          { tool: tool.id, on: "input", runId: context.runId, stepId: context.stepId },
+          (trip) => this.tripped(trip),
+        )
+      : input;
 
     const started = performance.now();
     const stats = this.stats.get(tool.id) ?? { calls: 0, failures: 0, totalDurationMs: 0 };
     this.stats.set(tool.id, stats);
     stats.calls += 1;
     try {
-      const output = await this.run(entry, input, context);
+      const output = await this.run(entry, guarded, context);
       if (tool.outputSchema && this.deps.validateOutputs !== false) {
         this.validator.assert(
           tool.outputSchema,
@@ -555,7 +626,13 @@ export class ToolRegistry implements ToolRegistryContract {
           errorContext,
         );
       }
-      return output;
+      if (!entry.guardrails) return output;
+      return await applyGuardrails(
+        entry.guardrails,
+        output,
+        { tool: tool.id, on: "output", runId: context.runId, stepId: context.stepId },
+        (trip) => this.tripped(trip),
+      );
     } catch (error) {
       const failure = toToolError(error, tool, errorContext, context.signal);
       stats.failures += 1;
@@ -563,6 +640,15 @@ export class ToolRegistry implements ToolRegistryContract {
       throw failure;
     } finally {
       stats.totalDurationMs += performance.now() - started;
+    }
+  }
+
+  /** Reports a tripped guardrail to `onGuardrail`; a listener's failure is logged, never thrown. */
+  private tripped(trip: GuardrailTrip): void {
+    try {
+      this.deps.onGuardrail?.(trip);
+    } catch (error) {
+      this.deps.logger?.warn({ error: String(error) }, "guardrail listener failed");
     }
   }
 
