@@ -41,6 +41,7 @@ import {
 import {
   createRegistries,
   createSecurityPolicy,
+  type GuardrailTrip,
   type Registries,
   SchemaValidator,
   watchBundleSource,
@@ -316,6 +317,7 @@ export async function composeRuntime(
   });
   closeables.push({ name: "bundles", close: () => bundles.close() });
   const manager = containers;
+  let onGuardrail: (trip: GuardrailTrip) => void = () => undefined;
   const quiltExecutor = manager
     ? createContainerToolExecutor({
         manager,
@@ -338,6 +340,8 @@ export async function composeRuntime(
     builtins: { llm },
     ...(containerExecutor ? { containerExecutor } : {}),
     policy: createSecurityPolicy({ maxLevel: "limited" }),
+    // Guardrail trips become `guardrail.tripped` events of their run (bound once the engine exists).
+    onGuardrail: (trip) => onGuardrail(trip),
     logger: logger.child({ component: "registry" }),
   });
   closeables.push({ name: "registries", close: async () => registries.close() });
@@ -457,6 +461,28 @@ export async function composeRuntime(
     },
   });
   intelligence.attach(engine);
+  onGuardrail = (trip) => {
+    metrics.errors.inc({
+      code:
+        trip.action === "block" ? "GUARDRAIL_TRIPPED" : `GUARDRAIL_${trip.action.toUpperCase()}`,
+    });
+    if (engine.activeRuns().includes(trip.runId)) {
+      void engine
+        .publish(
+          trip.runId,
+          "guardrail.tripped",
+          {
+            tool: trip.tool,
+            kind: trip.kind,
+            on: trip.on,
+            action: trip.action,
+            findings: trip.findings ?? [],
+          },
+          trip.stepId,
+        )
+        .catch(() => undefined);
+    }
+  };
   closeables.push({ name: "engine", close: () => engine.close() });
 
   // ICC: containers call the runtime back over a socket mounted at /run/aria, with a token bound to
