@@ -131,6 +131,7 @@ export {
   NameSchema,
 } from "./json.ts";
 export {
+  extractJson,
   type LlmFinishReason,
   LlmFinishReasonSchema,
   type LlmMessage,

@@ -100,3 +100,32 @@ export type LlmStreamChunk =
   | { type: "text"; text: string }
   | { type: "tool_call"; toolCall: LlmToolCall }
   | { type: "done"; response: LlmResponse };
+
+/**
+ * Extracts the JSON value of a model's text reply: the whole text, the content of a ```json fence,
+ * or the outermost `{...}` / `[...]` span. Returns `undefined` when nothing parses. (Models without
+ * a JSON mode wrap their JSON in prose or fences; every package that reads model JSON uses this.)
+ */
+export function extractJson(text: string): unknown {
+  const trimmed = text.trim();
+  if (trimmed === "") return undefined;
+  const candidates: string[] = [trimmed];
+  const fence = /```(?:json)?\s*([\s\S]*?)```/i.exec(text);
+  if (fence?.[1]) candidates.push(fence[1].trim());
+  for (const [open, close] of [
+    ["{", "}"],
+    ["[", "]"],
+  ] as const) {
+    const start = text.indexOf(open);
+    const end = text.lastIndexOf(close);
+    if (start >= 0 && end > start) candidates.push(text.slice(start, end + 1));
+  }
+  for (const candidate of candidates) {
+    try {
+      return JSON.parse(candidate);
+    } catch {
+      // try the next form
+    }
+  }
+  return undefined;
+}

@@ -426,3 +426,15 @@ describe("RuntimeConfigSchema", () => {
     );
   });
 });
+
+describe("extractJson", () => {
+  it("reads plain JSON, fenced JSON and JSON wrapped in prose, and nothing else", async () => {
+    const { extractJson } = await import("@aria/core-types");
+    expect(extractJson('{"a":1}')).toEqual({ a: 1 });
+    expect(extractJson('Here:\n```json\n{"b":[1,2]}\n```\nDone.')).toEqual({ b: [1, 2] });
+    expect(extractJson('I think {"c":true} is right')).toEqual({ c: true });
+    expect(extractJson("[1, 2, 3] are the steps")).toEqual([1, 2, 3]);
+    expect(extractJson("no json here")).toBeUndefined();
+    expect(extractJson("   ")).toBeUndefined();
+  });
+});

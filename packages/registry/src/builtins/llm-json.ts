@@ -1,8 +1,9 @@
-import type {
-  LlmClient,
-  LlmMessageInput,
-  LlmRequestInput,
-  ToolExecutionContext,
+import {
+  extractJson,
+  type LlmClient,
+  type LlmMessageInput,
+  type LlmRequestInput,
+  type ToolExecutionContext,
 } from "@aria/core-types";
 import { AriaError, llmError } from "@aria/errors";
 import type { z } from "zod";
@@ -18,31 +19,8 @@ export interface LlmToolOptions {
   attempts?: number;
 }
 
-/**
- * Extracts the JSON value of a model's reply: the whole text, or the content of a ```json fence,
- * or the outermost `{...}`/`[...]` span. Returns `undefined` when nothing parses.
- */
-export function extractJson(text: string): unknown {
-  const candidates: string[] = [text.trim()];
-  const fence = /```(?:json)?\s*([\s\S]*?)```/i.exec(text);
-  if (fence?.[1]) candidates.push(fence[1].trim());
-  for (const [open, close] of [
-    ["{", "}"],
-    ["[", "]"],
-  ] as const) {
-    const start = text.indexOf(open);
-    const end = text.lastIndexOf(close);
-    if (start >= 0 && end > start) candidates.push(text.slice(start, end + 1));
-  }
-  for (const candidate of candidates) {
-    try {
-      return JSON.parse(candidate);
-    } catch {
-      // try the next form
-    }
-  }
-  return undefined;
-}
+/** Re-exported from `@aria/core-types`, the one implementation. */
+export { extractJson };
 
 /**
  * Asks the model for JSON, checks it with `validate` (parse + zod + custom checks), and on a bad
