@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { AriaError } from "@aria/errors";
+import { UsageError } from "./cli/args.ts";
 import { bundleCommand } from "./cli/bundle.ts";
 import { ApiClient } from "./cli/client.ts";
 import { formatChecks, runDoctor } from "./cli/doctor.ts";
@@ -31,8 +32,6 @@ Commands:
 Options: --json (machine-readable output), --server URL (default $ARIA_URL or
 http://ARIA_HOST:ARIA_PORT; without a reachable server, run/tools/runs start one in-process).
 Exit status: 0 success, 1 failed run or check, 2 bad usage.`;
-
-class UsageError extends Error {}
 
 type Out = { write(s: string): unknown; isTTY?: boolean };
 

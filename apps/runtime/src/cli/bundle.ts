@@ -5,7 +5,6 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import type { InstalledBundle, Limits } from "@aria/core-types";
 import { type AriaError, toAriaError } from "@aria/errors";
 import {
@@ -19,6 +18,7 @@ import {
   packBundle,
   type TrustedKey,
 } from "@aria/pkg-store";
+import { type ParsedArgs, parseCommandArgs, UsageError } from "./args.ts";
 
 /** Where output goes. */
 export interface Output {
@@ -60,34 +60,8 @@ Commands:
 Options: --json (machine-readable output), --data-dir DIR (default ARIA_DATA_DIR or ./.aria)
 Exit status: 0 success, 1 refused or failed, 2 bad usage.`;
 
-class UsageError extends Error {}
-
-function parse(
-  argv: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
-): Parsed {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: "boolean" },
-        "data-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-        ...options,
-      },
-    }) as Parsed;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-/** Parsed arguments (values are checked where they are used). */
-type Parsed = {
-  values: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-};
+const parse = parseCommandArgs;
+type Parsed = ParsedArgs;
 
 async function run(
   name: string,

@@ -4,8 +4,8 @@
  * 1 refused or failed, 2 bad usage), like `bundleCommand`.
  */
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { toAriaError } from "@aria/errors";
+import { type FlagSpec, parseCommandArgs, UsageError } from "../cli/args.ts";
 import { createBackup, restoreBackup, verifyBackup } from "./backup.ts";
 
 /** Where output goes. */
@@ -39,27 +39,9 @@ Unfinished runs are queued again (unless --no-requeue) and resume from their che
 --only redis after a lost Redis, --only data after a lost data directory; --check only verifies
 FILE and prints what it holds.`;
 
-class UsageError extends Error {}
-
-function parse(argv: string[], flags: Record<string, { type: "string" | "boolean" }>) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        force: { type: "boolean" },
-        "redis-url": { type: "string" },
-        "data-dir": { type: "string" },
-        ...flags,
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
+/** Backup and restore flags beside the common ones. */
+const parse = (argv: string[], flags: FlagSpec) =>
+  parseCommandArgs(argv, { force: { type: "boolean" }, "redis-url": { type: "string" }, ...flags });
 
 async function command(
   name: "backup" | "restore",
