@@ -20,13 +20,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  canonicalJson,
-  openBundleStore,
-  sha256Digest,
-  writeArchive,
-} from "../../packages/pkg-store/src/index.ts";
+import { openBundleStore } from "../../packages/pkg-store/src/index.ts";
 import { createRegistries } from "../../packages/registry/src/index.ts";
+import { benchArchive, benchToolNames } from "./fixture.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -39,7 +35,7 @@ const HELPERS = 40;
 /** A bundle with 3 tools, an agent and a pipeline; its module has real code (~8 KiB, 40 helpers and a table). */
 async function makeBundle(i: number): Promise<Buffer> {
   const name = `bundle-${String(i).padStart(4, "0")}`;
-  const tools = ["alpha", "beta", `tool${i}`];
+  const tools = benchToolNames(i);
   const helpers = Array.from(
     { length: HELPERS },
     (_, h) =>
@@ -55,62 +51,7 @@ async function makeBundle(i: number): Promise<Buffer> {
         `export const ${t} = { [MARK]: "tool", kind: "tool", name: ${JSON.stringify(t)}, handler: async (input) => ({ by: ${JSON.stringify(`${name}/${t}`)}, result: HELPERS[${k}](input.text), row: TABLE[String(input.text).length % 256] }) };`,
     ),
   ].join("\n");
-  const files = new Map<string, Buffer>([
-    ["dist/index.js", Buffer.from(code)],
-    ["prompts/system.md", Buffer.from(`You are the agent of ${name}.\n`)],
-  ]);
-  const manifest = {
-    schemaVersion: 1,
-    name,
-    version: "1.0.0",
-    description: `benchmark bundle ${i}`,
-    entry: "dist/index.js",
-    dependencies: {},
-    tools: tools.map((t) => ({
-      name: t,
-      description: `tool ${t}`,
-      inputSchema: {
-        type: "object",
-        properties: { text: { type: "string" }, n: { type: "number" } },
-        required: ["text"],
-      },
-      outputSchema: { type: "object" },
-      execution: "inprocess",
-      securityLevel: "safe",
-      network: false,
-      export: t,
-    })),
-    agents: [
-      {
-        name: "helper",
-        description: "helps",
-        systemPrompt: "Help.",
-        tools: ["alpha", "beta", "calculator"],
-        maxSteps: 8,
-      },
-    ],
-    teams: [],
-    pipelines: [
-      {
-        name: "flow",
-        description: "alpha then beta",
-        steps: [
-          { id: "a", type: "tool", tool: "alpha", params: { text: "{{input.text}}" } },
-          {
-            id: "b",
-            type: "tool",
-            tool: "beta",
-            params: { text: "{{steps.a.output.by}}" },
-            dependsOn: ["a"],
-          },
-        ],
-      },
-    ],
-    files: Object.fromEntries([...files].map(([p, c]) => [p, sha256Digest(c)])),
-  };
-  const all = new Map<string, Uint8Array>(files);
-  all.set("manifest.json", Buffer.from(`${canonicalJson(manifest, 2)}\n`));
-  return writeArchive(all);
+  return benchArchive({ name, version: "1.0.0", index: i, code });
 }
 
 /** heapUsed/RSS in bytes after forced garbage collection. */

@@ -16,14 +16,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  canonicalJson,
-  DEFAULT_BUNDLE_LIMITS,
-  openBundleStore,
-  sha256Digest,
-  writeArchive,
-} from "../../packages/pkg-store/src/index.ts";
+import { DEFAULT_BUNDLE_LIMITS, openBundleStore } from "../../packages/pkg-store/src/index.ts";
 import { createRegistries } from "../../packages/registry/src/index.ts";
+import { benchArchive, benchToolNames } from "./fixture.ts";
 
 const argIndex = process.argv.indexOf("--bundles");
 const N = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 1000;
@@ -34,7 +29,7 @@ async function makeBundle(i: number): Promise<{ name: string; version: string; b
   const isBase = i < BASES;
   const name = isBase ? `base-${i}` : `bundle-${String(i).padStart(4, "0")}`;
   const version = `1.${i % 7}.${i % 13}`;
-  const tools = ["alpha", "beta", `tool${i}`];
+  const tools = benchToolNames(i);
   const code = [
     'const MARK = Symbol.for("aria.definition");',
     ...tools.map(
@@ -43,70 +38,12 @@ async function makeBundle(i: number): Promise<{ name: string; version: string; b
     ),
     `// padding to a realistic size\n${"/* lorem ipsum dolor sit amet */\n".repeat(180)}`,
   ].join("\n");
-  const files = new Map<string, Buffer>([
-    ["dist/index.js", Buffer.from(code)],
-    ["prompts/system.md", Buffer.from(`You are the agent of ${name}.\n`)],
-  ]);
-  const deps = isBase ? {} : { [`base-${i % BASES}`]: "^1.0.0" };
-  const manifest = {
-    schemaVersion: 1,
+  const dependencies = isBase ? {} : { [`base-${i % BASES}`]: "^1.0.0" };
+  return {
     name,
     version,
-    description: `benchmark bundle ${i}`,
-    entry: "dist/index.js",
-    dependencies: deps,
-    tools: tools.map((t) => ({
-      name: t,
-      description: `tool ${t}`,
-      inputSchema: {
-        type: "object",
-        properties: { text: { type: "string" }, n: { type: "number" } },
-        required: ["text"],
-      },
-      outputSchema: { type: "object" },
-      execution: "inprocess",
-      securityLevel: "safe",
-      network: false,
-      export: t,
-    })),
-    agents: [
-      {
-        name: "helper",
-        description: "helps",
-        systemPrompt: "Help.",
-        tools: ["alpha", "beta", "calculator"],
-        maxSteps: 8,
-      },
-    ],
-    teams: [],
-    pipelines: [
-      {
-        name: "flow",
-        description: "alpha then beta",
-        steps: [
-          {
-            id: "a",
-            type: "tool",
-            tool: "alpha",
-            params: { text: "{{input.text}}" },
-            continueOnError: false,
-          },
-          {
-            id: "b",
-            type: "tool",
-            tool: "beta",
-            params: { text: "{{steps.a.output.by}}" },
-            dependsOn: ["a"],
-            continueOnError: false,
-          },
-        ],
-      },
-    ],
-    files: Object.fromEntries([...files].map(([p, c]) => [p, sha256Digest(c)])),
+    bytes: await benchArchive({ name, version, index: i, code, dependencies }),
   };
-  const all = new Map<string, Uint8Array>(files);
-  all.set("manifest.json", Buffer.from(`${canonicalJson(manifest, 2)}\n`));
-  return { name, version, bytes: await writeArchive(all) };
 }
 
 function percentile(values: number[], p: number): number {
