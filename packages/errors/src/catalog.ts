@@ -151,6 +151,44 @@ export const ERROR_CATALOG = {
       "Adjust the security policy if the use is intended",
     ],
   },
+  MCP_SERVER_UNAVAILABLE: {
+    category: "tool",
+    severity: "high",
+    httpStatus: 503,
+    retryable: true,
+    guidance:
+      "The MCP server behind this tool is not connected: it could not be started or reached, or it stopped and is being restarted. Its tools answer this error until it is back.",
+    recoveryActions: [
+      "Check the server's command or URL in the manifest or mcp.servers",
+      "Look at the server's stderr in the runtime log",
+      "Retry once GET /ready shows the server up",
+    ],
+  },
+  MCP_SERVER_FORBIDDEN: {
+    category: "tool",
+    severity: "high",
+    httpStatus: 403,
+    retryable: false,
+    guidance:
+      "This MCP server may not be used: its URL is not on loopback (127.0.0.0/8, ::1, localhost), or a bundle declares a command to run on the host while mcp.allowBundleCommands does not allow it.",
+    recoveryActions: [
+      "Serve the MCP server on 127.0.0.1 and use that URL",
+      "Declare the server in the runtime configuration (mcp.servers) instead of the bundle",
+      "Set mcp.allowBundleCommands (true, or a list of bundle names) if you trust the bundle",
+    ],
+  },
+  MCP_TOOL_FAILED: {
+    category: "tool",
+    severity: "medium",
+    httpStatus: 502,
+    retryable: true,
+    guidance:
+      "The MCP server ran the tool and reported a failure (isError), or answered the call with a protocol error. The message carries the server's text.",
+    recoveryActions: [
+      "Read the server's message and correct the arguments",
+      "Check the tool's inputSchema (GET /v1/tools)",
+    ],
+  },
   AGENT_NOT_FOUND: {
     category: "agent",
     severity: "medium",

@@ -2,8 +2,8 @@
  * @aria/registry: the tool registry and the agent registry (agents, teams, pipelines), fed by
  * built-in tools and installed bundles, with versions, rollback, change events, cross-registry
  * dependency checks, JSON Schema validation, a security policy, LLM-safe tool names, development hot
- * reload, and the built-in tools the engines need (calculator, file.read, file.write, ponder,
- * createPlan).
+ * reload, the built-in tools the engines need (calculator, file.read, file.write, ponder,
+ * createPlan), and an MCP client whose servers' tools register as `mcp:<server>/<tool>`.
  */
 export {
   AgentRegistry,
@@ -64,6 +64,24 @@ export {
   toGuardrailCheck,
 } from "./guardrails.ts";
 export { type HotReloader, type HotReloadOptions, watchBundleSource } from "./hot-reload.ts";
+export {
+  createMcpClientManager,
+  MCP_TOOL_PREFIX,
+  McpClientManager,
+  type McpClientManagerDeps,
+  type McpServerStatus,
+  mcpToolId,
+  parseMcpToolId,
+} from "./mcp/client-manager.ts";
+export {
+  type McpConnectionStatus,
+  type McpRestartOptions,
+  type McpServerConfig,
+  McpServerConnection,
+  type McpServerState,
+} from "./mcp/connection.ts";
+export { isLoopbackHost, loopbackUrl } from "./mcp/loopback.ts";
+export { type McpCallResult, resultText, toToolOutput } from "./mcp/results.ts";
 export { LlmNameTable, parseQualifiedName, qualifiedName, toLlmToolName } from "./names.ts";
 export {
   createSecurityPolicy,

@@ -3,6 +3,7 @@ import semver from "semver";
 import { AgentRegistry } from "./agent-registry.ts";
 import { type BuiltinToolOptions, registerBuiltinTools } from "./builtins/index.ts";
 import type { RegistryEvent } from "./events.ts";
+import { McpClientManager, type McpClientManagerDeps } from "./mcp/client-manager.ts";
 import { ToolRegistry, type ToolRegistryDeps } from "./tool-registry.ts";
 
 /** Collaborators of `createRegistries`. */
@@ -10,6 +11,8 @@ export interface RegistriesDeps extends ToolRegistryDeps {
   /** Register the built-in tools (default true), with these options (the LLM client for ponder/createPlan). */
   builtins?: boolean | BuiltinToolOptions;
   logger?: Logger;
+  /** MCP client settings (bundle command policy, timeouts, restarts); see `McpClientManager`. */
+  mcp?: Omit<McpClientManagerDeps, "tools" | "logger">;
 }
 
 /** Where installed bundles come from at start (the pkg-store `BundleStore` fits). */
@@ -40,6 +43,8 @@ export interface RegisteredBundle {
 export class Registries {
   readonly tools: ToolRegistry;
   readonly agents: AgentRegistry;
+  /** The MCP servers of the configuration, bundles and agents, whose tools are `mcp:<server>/<tool>`. */
+  readonly mcp: McpClientManager;
   private readonly logger: Logger | undefined;
 
   constructor(deps: RegistriesDeps = {}) {
@@ -49,6 +54,11 @@ export class Registries {
       tools: this.tools,
       ...(deps.logger ? { logger: deps.logger } : {}),
     });
+    this.mcp = new McpClientManager({
+      tools: this.tools,
+      ...(deps.logger ? { logger: deps.logger.child({ component: "mcp" }) } : {}),
+      ...deps.mcp,
+    });
     if (deps.builtins !== false)
       registerBuiltinTools(this.tools, typeof deps.builtins === "object" ? deps.builtins : {});
   }
@@ -57,6 +67,7 @@ export class Registries {
    * Registers an installed bundle from its unpacked directory: tools first (handlers bound from the
    * entry module), then agents, teams and pipelines, whose references must resolve. If the second
    * part is refused, the tools are taken back out, so a bundle is registered whole or not at all.
+   * The bundle's MCP servers (and its agents') are connected first, so agents can name their tools.
    */
   async registerBundle(
     installed: InstalledBundle,
@@ -65,9 +76,17 @@ export class Registries {
   ): Promise<RegisteredBundle> {
     const previous = this.tools.versions(installed.name).active;
     const replacing = this.tools.bundleSource(installed.name, installed.version);
-    const tools = await this.tools.registerBundle(installed, dir, options);
+    const mcpHeld = this.mcp.isAttached(installed.name, installed.version);
+    const withMcp = await this.mcp.attachBundle(installed, dir);
+    let tools: Awaited<ReturnType<ToolRegistry["registerBundle"]>>;
     try {
-      const defs = this.agents.registerBundle(installed, options);
+      tools = await this.tools.registerBundle(installed, dir, options);
+    } catch (error) {
+      if (!mcpHeld) await this.mcp.detachBundle(installed.name, installed.version);
+      throw error;
+    }
+    try {
+      const defs = this.agents.registerBundle(withMcp, options);
       return {
         name: installed.name,
         version: installed.version,
@@ -79,6 +98,7 @@ export class Registries {
         active: this.tools.versions(installed.name).active === installed.version,
       };
     } catch (error) {
+      if (!mcpHeld) await this.mcp.detachBundle(installed.name, installed.version);
       if (replacing && replacing.installed.digest !== installed.digest) {
         await this.tools.registerBundle(replacing.installed, replacing.dir, {
           activate: previous === installed.version,
@@ -153,6 +173,11 @@ export class Registries {
   unregisterBundle(bundle: string, version?: string): void {
     this.agents.unregisterBundle(bundle, version);
     this.tools.unregisterBundle(bundle, version);
+    void this.mcp
+      .detachBundle(bundle, version)
+      .catch((error: unknown) =>
+        this.logger?.warn({ bundle, error: String(error) }, "MCP servers not released"),
+      );
     const active = this.tools.versions(bundle).active;
     if (active !== undefined && this.agents.versions(bundle).active !== active)
       this.agents.activate(bundle, active);
@@ -235,9 +260,10 @@ export class Registries {
     };
   }
 
-  /** Stops internal subscriptions. */
-  close(): void {
+  /** Stops internal subscriptions and closes the MCP servers (ending stdio processes). */
+  close(): Promise<void> {
     this.agents.close();
+    return this.mcp.close();
   }
 }
 

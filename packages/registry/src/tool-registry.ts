@@ -485,6 +485,9 @@ export class ToolRegistry implements ToolRegistryContract {
   // ---- lookup ---------------------------------------------------------------------------------
 
   private lookup(name: string): ToolEntry {
+    // A name registered whole wins over the BUNDLE/TOOL reading (MCP tools: `mcp:<server>/<tool>`).
+    const exact = this.builtins.get(name);
+    if (exact) return exact;
     const { bundle, version, name: tool } = parseQualifiedName(name);
     if (bundle !== undefined) {
       const entry =
