@@ -1,0 +1,103 @@
+import type { JsonSchema } from "@aria/core-types";
+import type { McpTarget } from "./backend.ts";
+
+/** The arguments of an agent or a team: the task, in words. */
+export const TASK_SCHEMA: JsonSchema = {
+  type: "object",
+  properties: {
+    task: { type: "string", minLength: 1, description: "What to do, in plain words" },
+  },
+  required: ["task"],
+  additionalProperties: false,
+};
+
+/** The field a non-object schema is wrapped in (MCP arguments are always an object). */
+export const WRAPPED_FIELD = "input";
+
+/**
+ * MCP tool arguments are a JSON object, so an `inputSchema` that is not an object schema is
+ * wrapped as `{input: SCHEMA}` (and unwrapped again before the call). No schema means any object.
+ */
+export function argumentSchema(schema: JsonSchema | undefined): {
+  schema: JsonSchema;
+  wrapped: boolean;
+} {
+  if (schema === undefined) return { schema: { type: "object" }, wrapped: false };
+  if ((schema as { type?: unknown }).type === "object") return { schema, wrapped: false };
+  const { $schema: _dialect, ...inner } = schema as Record<string, unknown>;
+  return {
+    schema: {
+      type: "object",
+      properties: { [WRAPPED_FIELD]: inner },
+      required: [WRAPPED_FIELD],
+      additionalProperties: false,
+    },
+    wrapped: true,
+  };
+}
+
+/** The runtime's lists in the shapes `/v1/tools`, `/v1/agents`, `/v1/teams`, `/v1/pipelines` answer. */
+export interface RuntimeLists {
+  tools: Array<{
+    id: string;
+    description: string;
+    inputSchema: JsonSchema;
+    needsApproval?: boolean;
+  }>;
+  agents: Array<{ id: string; description: string; needsApproval?: boolean }>;
+  teams: Array<{ id: string; description: string }>;
+  pipelines: Array<{ id: string; description: string; inputSchema?: JsonSchema }>;
+}
+
+/** Turns the runtime's lists into MCP targets (the same for both backends). */
+export function targetsFrom(lists: RuntimeLists): McpTarget[] {
+  const out: McpTarget[] = [];
+  for (const t of lists.tools) {
+    const { schema, wrapped } = argumentSchema(t.inputSchema);
+    out.push({
+      kind: "tool",
+      id: t.id,
+      description: t.description,
+      inputSchema: schema,
+      wrapped,
+      ...(t.needsApproval ? { needsApproval: true } : {}),
+    });
+  }
+  for (const a of lists.agents)
+    out.push({
+      kind: "agent",
+      id: a.id,
+      description: a.description,
+      inputSchema: TASK_SCHEMA,
+      wrapped: false,
+      ...(a.needsApproval ? { needsApproval: true } : {}),
+    });
+  for (const t of lists.teams)
+    out.push({
+      kind: "team",
+      id: t.id,
+      description: t.description,
+      inputSchema: TASK_SCHEMA,
+      wrapped: false,
+    });
+  for (const p of lists.pipelines) {
+    const { schema, wrapped } = argumentSchema(p.inputSchema);
+    out.push({
+      kind: "pipeline",
+      id: p.id,
+      description: p.description,
+      inputSchema: schema,
+      wrapped,
+    });
+  }
+  return out;
+}
+
+/** The value a target runs with: the tool or pipeline input (unwrapped), or the agent's task. */
+export function callInput(
+  target: McpTarget,
+  args: Record<string, unknown>,
+): { task?: string; input?: unknown } {
+  if (target.kind === "agent" || target.kind === "team") return { task: String(args.task ?? "") };
+  return { input: target.wrapped ? args[WRAPPED_FIELD] : args };
+}

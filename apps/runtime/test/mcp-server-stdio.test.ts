@@ -1,0 +1,238 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { RuntimeConfigSchema } from "@aria/core-types";
+import { packBundle } from "@aria/pkg-store";
+import { createLogger, type RunningServer, startServer } from "@aria/runtime";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  type CallToolResult,
+  type Progress,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * `aria mcp` as a child process (stdio), driven by the official MCP client, against a runtime
+ * started here with the example bundles (no Docker: their tools run in process).
+ */
+const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
+const cli = path.resolve(import.meta.dirname, "../src/cli.ts");
+const examples = path.resolve(import.meta.dirname, "../../../examples");
+const API_KEY = "mcp-stdio-test-key-0123456789";
+
+let server: RunningServer;
+let client: Client;
+let transport: StdioClientTransport;
+let stderr = "";
+const transportErrors: Error[] = [];
+const listChanged: number[] = [];
+
+beforeAll(async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-stdio-"));
+  server = await startServer(
+    RuntimeConfigSchema.parse({
+      dataDir,
+      examplesDir: examples,
+      host: "127.0.0.1",
+      port: 0,
+      apiKeys: [API_KEY],
+      features: { containers: false },
+    }),
+    silent,
+  );
+  transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [
+      "--conditions=@aria/source",
+      "--import",
+      "tsx",
+      cli,
+      "mcp",
+      "--server",
+      server.url,
+      "--poll-ms",
+      "100",
+    ],
+    env: { ...(process.env as Record<string, string>), ARIA_API_KEY: API_KEY, LOG_LEVEL: "warn" },
+    stderr: "pipe",
+  });
+  transport.stderr?.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  client = new Client({ name: "aria-test", version: "1.0.0" });
+  client.onerror = (error) => transportErrors.push(error);
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    listChanged.push(Date.now());
+  });
+  await client.connect(transport);
+}, 120_000);
+
+afterAll(async () => {
+  await client?.close();
+  await server?.close();
+});
+
+describe("aria mcp (stdio)", () => {
+  it("identifies itself and offers tools with list-change notifications", () => {
+    expect(client.getServerVersion()?.name).toBe("aria-runtime");
+    expect(client.getServerCapabilities()?.tools?.listChanged).toBe(true);
+    expect(stderr).toContain(`aria mcp: serving ${server.url} over stdio`);
+  });
+
+  it("lists tools, agents, teams and pipelines under MCP names, with their schemas", async () => {
+    const { tools } = await client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    for (const t of tools) expect(t.name).toMatch(/^[A-Za-z0-9_.-]{1,128}$/);
+
+    const pipeline = byName.get("pipeline.text-tools__text-report");
+    expect(pipeline?.description).toContain("Counts words");
+    expect(pipeline?.inputSchema).toMatchObject({
+      type: "object",
+      properties: { text: { type: "string", minLength: 1 }, title: { type: "string" } },
+      required: ["text"],
+    });
+    expect(pipeline?._meta).toEqual({
+      "aria/kind": "pipeline",
+      "aria/id": "text-tools/text-report",
+    });
+
+    expect(byName.get("tool.text-tools__wordCount")?.inputSchema).toMatchObject({
+      properties: { text: { type: "string" } },
+    });
+    // A built-in tool keeps its bare name.
+    expect(byName.has("tool.calculator")).toBe(true);
+    for (const name of ["agent.text-tools__analyst", "team.text-tools__review-team"]) {
+      expect(byName.get(name)?.inputSchema).toEqual({
+        type: "object",
+        properties: { task: expect.objectContaining({ type: "string" }) },
+        required: ["task"],
+        additionalProperties: false,
+      });
+    }
+  });
+
+  it("calls a pipeline: a run of the runtime, with progress, answering its real output", async () => {
+    const progress: Progress[] = [];
+    const result = (await client.callTool(
+      {
+        name: "pipeline.text-tools__text-report",
+        arguments: { text: "Hello world. Hello again!", title: "Greeting" },
+      },
+      undefined,
+      { onprogress: (p) => progress.push(p) },
+    )) as CallToolResult;
+
+    expect(result.isError).toBeFalsy();
+    const structured = result.structuredContent as {
+      status: string;
+      runId: string;
+      result: { report: string; lines: number };
+    };
+    expect(structured.status).toBe("succeeded");
+    expect(structured.runId).toMatch(/^run_/);
+    expect(structured.result.report).toContain("Greeting");
+    expect(structured.result.report).toMatch(/words\D+4/);
+    expect(result.content[0]).toMatchObject({ type: "text" });
+    expect((result.content[0] as { text: string }).text).toContain("Greeting");
+
+    // The run's events arrived as progress: always increasing, the last step finishing 4 of 4.
+    expect(progress.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < progress.length; i++)
+      expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
+    expect(progress.some((p) => p.progress === 4 && p.total === 4)).toBe(true);
+    expect(progress.map((p) => p.message).join("\n")).toContain("step 'report' completed");
+
+    // The run is the runtime's own: visible over /v1 like any other.
+    const res = await fetch(`${server.url}/v1/runs/${structured.runId}`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(((await res.json()) as { status: string }).status).toBe("succeeded");
+  }, 60_000);
+
+  it("invokes a single tool", async () => {
+    const result = (await client.callTool({
+      name: "tool.text-tools__wordCount",
+      arguments: { text: "one two three. four" },
+    })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({
+      status: "succeeded",
+      result: { words: 4, sentences: 2 },
+    });
+  });
+
+  it("answers a failed run with isError and the AriaError's code, message and guidance", async () => {
+    // No LLM provider is configured: the agent's run fails with a clear error.
+    const result = (await client.callTool({
+      name: "agent.text-tools__analyst",
+      arguments: { task: "Count the words of 'a b c'" },
+    })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    const structured = result.structuredContent as {
+      status: string;
+      runId: string;
+      error: { code: string; message: string; userGuidance: string };
+    };
+    expect(structured.status).toBe("failed");
+    expect(structured.runId).toMatch(/^run_/);
+    // The run's error, as GET /v1/runs/:id shows it, with its cause in the details.
+    expect(structured.error.code).toBe("STEP_FAILED");
+    expect(structured.error.message).toContain("No LLM provider is configured");
+    expect(structured.error.userGuidance).toContain("A step failed");
+    expect(structured).toMatchObject({
+      error: { details: { cause: { code: "LLM_NOT_CONFIGURED" } } },
+    });
+    const text = (result.content[0] as { text: string }).text;
+    expect(text).toMatch(/^STEP_FAILED: Step 'agent' failed/);
+    expect(text).toContain("A step failed");
+  }, 60_000);
+
+  it("answers a failing tool with isError and its error code", async () => {
+    const result = (await client.callTool({
+      name: "tool.calculator-tools__add",
+      arguments: { numbers: [1e308, 1e308] },
+    })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(result.structuredContent).toMatchObject({
+      status: "failed",
+      error: { code: "TOOL_EXECUTION_FAILED" },
+    });
+    expect((result.content[0] as { text: string }).text).toContain("not a finite number");
+  });
+
+  it("tells the client when a bundle is installed, and serves its pipeline", async () => {
+    const before = listChanged.length;
+    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/counting-bundle"), {
+      write: false,
+    });
+    const res = await fetch(`${server.url}/v1/bundles`, {
+      method: "POST",
+      body: packed.bytes,
+      headers: {
+        "content-type": "application/octet-stream",
+        authorization: `Bearer ${API_KEY}`,
+      },
+    });
+    expect(res.status).toBe(201);
+    await expect.poll(() => listChanged.length, { timeout: 10_000 }).toBeGreaterThan(before);
+
+    const { tools } = await client.listTools();
+    const chain = tools.find((t) => t.name === "pipeline.counting-tools__count-chain");
+    expect(chain?.inputSchema).toMatchObject({ properties: { start: { type: "number" } } });
+    const progress: Progress[] = [];
+    const result = (await client.callTool(
+      { name: "pipeline.counting-tools__count-chain", arguments: { start: 1 } },
+      undefined,
+      { onprogress: (p) => progress.push(p) },
+    )) as CallToolResult;
+    expect(result.structuredContent).toMatchObject({ status: "succeeded", result: { n: 6 } });
+    expect(progress.filter((p) => Number.isInteger(p.progress) && p.total === 5)).toHaveLength(5);
+  }, 60_000);
+
+  it("kept stdout pure JSON-RPC (no transport errors)", () => {
+    expect(transportErrors).toEqual([]);
+  });
+});
