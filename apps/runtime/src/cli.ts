@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { AriaError } from "@aria/errors";
+import { approvalsCommand, decideCommand } from "./cli/approvals.ts";
 import { UsageError } from "./cli/args.ts";
 import { bundleCommand } from "./cli/bundle.ts";
 import { ApiClient } from "./cli/client.ts";
@@ -9,6 +10,7 @@ import { Progress } from "./cli/progress.ts";
 import { loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { type ServeRole, serveMain } from "./main.ts";
+import { mcpCommand } from "./mcp/stdio.ts";
 import { backupCommand, restoreCommand } from "./ops/cli.ts";
 import { startServer } from "./server.ts";
 
@@ -24,6 +26,10 @@ Commands:
   chat --agent A "message" [--session ID]   talk to an agent in a session that continues
   tools                              list installed tools
   runs                               list recent runs
+  approvals                          list steps waiting for a human approval
+  approve RUN STEP [--params JSON] [--reason TEXT]   approve a paused step (optionally edited)
+  reject RUN STEP [--reason TEXT]    reject a paused step (it fails; the run goes on per policy)
+  mcp [--poll-ms N]                  serve the tools, agents, teams and pipelines over MCP (stdio)
   doctor                             check Docker, the tool image, Redis and LLM providers
   backup FILE                        back up the bundle store and everything kept in Redis
   restore FILE [--force] [--only redis|data]   restore a backup into a fresh Redis and data directory
@@ -100,7 +106,17 @@ async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
     const { runId } = await client.request<{ runId: string }>("POST", "/v1/runs", body);
     const progress = values.json ? undefined : new Progress(out as NodeJS.WritableStream);
     progress?.line(`run ${runId}`);
-    await client.events(runId, (event) => progress?.event(event.type, event.data, event.stepId));
+    await client.events(runId, (event) => {
+      if (event.type === "approval.requested")
+        progress?.line(
+          `⏸ ${event.stepId} waits for approval: aria approve ${runId} ${event.stepId} (or aria reject ...)`,
+        );
+      else if (event.type === "approval.resolved")
+        progress?.line(
+          `${event.data.decision === "approve" ? "▶" : "■"} ${event.stepId} ${event.data.status} by ${String(event.data.by)}`,
+        );
+      else progress?.event(event.type, event.data, event.stepId);
+    });
     progress?.stop();
     const run = await client.request<{
       status: string;
@@ -260,6 +276,11 @@ export async function cliMain(
       case "tools":
       case "runs":
         return await listCommand(command, rest, out);
+      case "approvals":
+        return await approvalsCommand(rest, out, withClient);
+      case "approve":
+      case "reject":
+        return await decideCommand(command, rest, out, withClient);
       case "backup": {
         const config = loadConfig();
         return await backupCommand(rest, out, {
@@ -276,6 +297,8 @@ export async function cliMain(
           err,
         });
       }
+      case "mcp":
+        return await mcpCommand(rest, err, withClient);
       case "doctor": {
         const { values } = parseArgs({
           args: rest,

@@ -457,6 +457,11 @@ export async function composeRuntime(
       maxSteps: config.limits.maxSteps,
       memoryLimitBytes: config.limits.workingMemoryBytes,
       leaseTtlMs: config.limits.runLeaseMs,
+      approvals: {
+        timeoutMs: config.approvals.timeoutMs,
+        onTimeout: config.approvals.onTimeout,
+        rules: config.approvals.rules,
+      },
       ...intelligence.engineConfig,
     },
   });
@@ -602,6 +607,11 @@ export async function composeRuntime(
     });
   }
   runs.setDispatcher(dispatcher);
+  // Approval timeouts are decided where runs are executed (any replica may; decisions are locked).
+  if (role !== "api") {
+    runs.startApprovalSweeper(config.approvals.sweepIntervalMs);
+    closeables.push({ name: "approvals", close: async () => runs.stopApprovalSweeper() });
+  }
   const runDispatcher = dispatcher;
   closeables.push({ name: "dispatcher", close: () => runDispatcher.close() });
   const v1 = createV1({

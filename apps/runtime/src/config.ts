@@ -27,10 +27,13 @@ export const ENV_FIELDS: Record<string, string> = {
   "features.parallelSteps": "ARIA_FEATURE_PARALLEL_STEPS",
   examplesDir: "ARIA_EXAMPLES_DIR",
   hotReload: "ARIA_HOT_RELOAD",
+  "approvals.timeoutMs": "ARIA_APPROVAL_TIMEOUT_MS",
+  "approvals.onTimeout": "ARIA_APPROVAL_ON_TIMEOUT",
+  "approvals.rules": "ARIA_APPROVAL_RULES",
 };
 
-const LIST_FIELDS = new Set(["llm.providers", "apiKeys"]);
-const NUMBER_FIELDS = new Set(["port"]);
+const LIST_FIELDS = new Set(["llm.providers", "apiKeys", "approvals.rules"]);
+const NUMBER_FIELDS = new Set(["port", "approvals.timeoutMs"]);
 const BOOLEAN_FIELDS = new Set([
   ...Object.keys(ENV_FIELDS).filter((k) => k.startsWith("features.")),
   "hotReload",

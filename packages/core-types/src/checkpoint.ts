@@ -82,6 +82,15 @@ export const RunFinishedCheckpointSchema = z.strictObject({
 });
 export type RunFinishedCheckpoint = z.infer<typeof RunFinishedCheckpointSchema>;
 
+/** Nothing else could run: the run paused with these steps waiting for an approval. */
+export const RunPausedCheckpointSchema = z.strictObject({
+  schemaVersion: z.literal(2),
+  kind: z.literal("run.paused"),
+  at: z.string(),
+  waiting: z.array(z.string()),
+});
+export type RunPausedCheckpoint = z.infer<typeof RunPausedCheckpointSchema>;
+
 /** One incremental checkpoint record (current format, schema version 2). */
 export const CheckpointRecordSchema = z.discriminatedUnion("kind", [
   StepCheckpointSchema,
@@ -89,6 +98,7 @@ export const CheckpointRecordSchema = z.discriminatedUnion("kind", [
   MemoryEvictedCheckpointSchema,
   RunResumedCheckpointSchema,
   RunFinishedCheckpointSchema,
+  RunPausedCheckpointSchema,
 ]);
 export type CheckpointRecord = z.infer<typeof CheckpointRecordSchema>;
 

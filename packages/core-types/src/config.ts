@@ -85,6 +85,14 @@ export const LogLevelSchema = z.enum([
 ]);
 
 /** The runtime's configuration, validated at start (contracts §7). */
+export const ApprovalsConfigSchema = z.strictObject({
+  timeoutMs: z.number().int().positive().default(86_400_000),
+  onTimeout: z.enum(["reject", "approve"]).default("reject"),
+  rules: z.array(z.string().min(1)).default([]),
+  sweepIntervalMs: z.number().int().positive().default(5_000),
+});
+export type ApprovalsConfig = z.infer<typeof ApprovalsConfigSchema>;
+
 export const RuntimeConfigSchema = z.strictObject({
   host: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65_535).default(7070),
@@ -140,6 +148,12 @@ export const RuntimeConfigSchema = z.strictObject({
   examplesDir: z.string().optional(),
   /** Development: watch the bundle sources in `examplesDir` and re-register them on every change. */
   hotReload: z.boolean().default(false),
+  /**
+   * Human approval: default wait and what its timeout decides (a step's `approval` wins), policy
+   * rules that require approval (`tool:NAME`, `agent:NAME`, `team:NAME`, `pipeline:NAME`,
+   * `type:KIND`, `*` wildcards), and how often expired approvals are swept.
+   */
+  approvals: ApprovalsConfigSchema.default(ApprovalsConfigSchema.parse({})),
 });
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;

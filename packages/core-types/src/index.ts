@@ -4,6 +4,15 @@
  */
 
 export {
+  type ApprovalDecision,
+  ApprovalDecisionSchema,
+  type ApprovalRecord,
+  ApprovalRecordSchema,
+  type ApprovalStatus,
+  ApprovalStatusSchema,
+} from "./approvals.ts";
+
+export {
   ARIA_DEFINITION_KEY,
   BUILTIN_TOOL_NAMES,
   type BuiltinToolName,
@@ -25,12 +34,16 @@ export {
   MemorySetCheckpointSchema,
   type RunFinishedCheckpoint,
   RunFinishedCheckpointSchema,
+  type RunPausedCheckpoint,
+  RunPausedCheckpointSchema,
   type RunResumedCheckpoint,
   RunResumedCheckpointSchema,
   type StepCheckpoint,
   StepCheckpointSchema,
 } from "./checkpoint.ts";
 export {
+  type ApprovalsConfig,
+  ApprovalsConfigSchema,
   type FeatureFlags,
   FeatureFlagsSchema,
   type Limits,
@@ -155,6 +168,8 @@ export {
   AgentLlmSchema,
   type AgentManifest,
   AgentManifestSchema,
+  type ApprovalPolicy,
+  ApprovalPolicySchema,
   type BundleManifest,
   type BundleManifestInput,
   BundleManifestSchema,

@@ -23,6 +23,21 @@ export const McpServerSpecSchema = z.strictObject({
 });
 export type McpServerSpec = z.infer<typeof McpServerSpecSchema>;
 
+/**
+ * A step's approval policy: how long a pending approval may wait (`timeoutMs`) and what its
+ * timeout decides (`onTimeout`: `reject`, the default, or `approve`).
+ */
+export const ApprovalPolicySchema = z.strictObject({
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400_000)
+    .optional(),
+  onTimeout: z.enum(["reject", "approve"]).optional(),
+});
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
+
 /** Which ICC capabilities a tool's container may use. */
 export const PermissionsSchema = z.strictObject({
   tools: z.union([z.boolean(), z.array(z.string())]).optional(),
@@ -140,6 +155,8 @@ export const PipelineStepSpecSchema = z
     continueOnError: z.boolean().default(false),
     timeoutMs: z.number().int().positive().max(86_400_000).optional(),
     needsApproval: z.boolean().optional(),
+    /** How long the approval may wait and what happens then (needs `needsApproval` or a rule). */
+    approval: ApprovalPolicySchema.optional(),
   })
   .superRefine((step, ctx) => {
     const need = (field: keyof typeof step) => {

@@ -46,6 +46,8 @@ export const StepStatusSchema = z.enum([
   "failed",
   "skipped",
   "cancelled",
+  /** Parked until a human approves or rejects it (the run is `paused`). */
+  "waiting",
 ]);
 export type StepStatus = z.infer<typeof StepStatusSchema>;
 

@@ -73,6 +73,14 @@ export {
 } from "./conversation/session-manager.ts";
 // Coordinator
 export {
+  APPROVALS_INDEX_NAMESPACE,
+  APPROVALS_NAMESPACE,
+  ApprovalBook,
+  type ApprovalInput,
+  ApprovalPolicyCheck,
+  type ApprovalSettings,
+} from "./coordinator/approvals.ts";
+export {
   AriaRuntimeEngine,
   type AriaRuntimeEngineConfig,
   type AriaRuntimeEngineDeps,
@@ -81,6 +89,7 @@ export {
   type RunResult,
 } from "./coordinator/aria-runtime-engine.ts";
 export {
+  type ApprovalAnswer,
   type FailurePolicy,
   GraphRun,
   type GraphRunConfig,

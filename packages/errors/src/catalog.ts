@@ -537,6 +537,38 @@ export const ERROR_CATALOG = {
     guidance: "The step waits for a human approval.",
     recoveryActions: ["Approve or reject with POST /v1/runs/:id/approvals/:stepId"],
   },
+  APPROVAL_REJECTED: {
+    category: "execution",
+    severity: "medium",
+    httpStatus: 422,
+    retryable: false,
+    guidance:
+      "A person rejected the step (or its approval timed out with onTimeout 'reject'); it did not run.",
+    recoveryActions: [
+      "Read the rejection's comment in the run's approval.resolved event",
+      "Mark the step continueOnError if the run should go on without it",
+      "Submit the run again with different input",
+    ],
+  },
+  APPROVAL_NOT_FOUND: {
+    category: "validation",
+    severity: "low",
+    httpStatus: 404,
+    retryable: false,
+    guidance: "No approval is pending or recorded for that run and step.",
+    recoveryActions: [
+      "List pending approvals with GET /v1/approvals or aria approvals",
+      "Check the run id and the step id",
+    ],
+  },
+  APPROVAL_ALREADY_DECIDED: {
+    category: "validation",
+    severity: "low",
+    httpStatus: 409,
+    retryable: false,
+    guidance: "The approval was already approved or rejected (by someone else or by its timeout).",
+    recoveryActions: ["Read the run's approval.resolved event to see the decision"],
+  },
   GUARDRAIL_TRIPPED: {
     category: "guardrail",
     severity: "medium",

@@ -94,6 +94,9 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ["id", "stepId"],
     },
   },
+  "/v1/approvals": {
+    get: { summary: "Pending approvals across paused runs (an inbox)", ok: 200 },
+  },
   "/v1/sessions": {
     post: { summary: "Create a conversation session", body: SessionCreateSchema, ok: 201 },
   },

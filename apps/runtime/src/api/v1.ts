@@ -1,4 +1,4 @@
-import type { RunState, StateStore, ToolExecutionContext } from "@aria/core-types";
+import type { ApprovalRecord, RunState, StateStore, ToolExecutionContext } from "@aria/core-types";
 import type { Intelligence } from "@aria/engines";
 import { AriaError } from "@aria/errors";
 import type { BundleStore } from "@aria/pkg-store";
@@ -9,6 +9,7 @@ import type { AuditLog } from "../audit.ts";
 import { jsonBody, readBody } from "../http/body.ts";
 import type { RunService } from "../runs/run-service.ts";
 import {
+  ApprovalSchema,
   RunSubmitSchema,
   SessionCreateSchema,
   SessionMessageSchema,
@@ -71,6 +72,27 @@ export function runView(run: RunState) {
     cost: run.cost,
     createdAt: run.createdAt,
     updatedAt: run.updatedAt,
+  };
+}
+
+/** An approval as the API shows it (`reason` is why it is needed; `comment` the decider's note). */
+function approvalView(a: ApprovalRecord) {
+  return {
+    runId: a.runId,
+    stepId: a.stepId,
+    kind: a.kind,
+    target: a.target,
+    params: a.params,
+    reason: a.reason ?? null,
+    status: a.status,
+    requestedAt: a.requestedAt,
+    expiresAt: a.expiresAt ?? null,
+    onTimeout: a.onTimeout,
+    ...(a.decidedAt !== undefined ? { decidedAt: a.decidedAt } : {}),
+    ...(a.decidedBy !== undefined ? { decidedBy: a.decidedBy } : {}),
+    ...(a.comment !== undefined ? { comment: a.comment } : {}),
+    ...(a.editedParams !== undefined ? { editedParams: a.editedParams } : {}),
+    ...(a.timedOut === true ? { timedOut: true } : {}),
   };
 }
 
@@ -276,7 +298,26 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
     const run = await deps.runs.get(c.req.param("id"));
     if (!run)
       throw new AriaError("RUN_NOT_FOUND", { message: `No run with id ${c.req.param("id")}` });
-    return c.json(runView(run));
+    const approvals = await deps.runs.approvals(run.id);
+    return c.json({
+      ...runView(run),
+      approvals: approvals.filter((a) => a.status === "pending").map(approvalView),
+      approvalHistory: approvals.map(approvalView),
+    });
+  });
+  app.post("/runs/:id/approvals/:stepId", async (c) => {
+    const body = await jsonBody(c, ApprovalSchema, deps.limits.requestBodyBytes);
+    const answer = await deps.runs.decide(c.req.param("id"), c.req.param("stepId"), {
+      decision: body.decision,
+      ...(body.params !== undefined ? { params: body.params } : {}),
+      ...(body.reason !== undefined ? { reason: body.reason } : {}),
+      actor: principal(c),
+    });
+    return c.json(answer, 200);
+  });
+  app.get("/approvals", async (c) => {
+    const pending = await deps.runs.pendingApprovals();
+    return c.json({ approvals: pending.map(approvalView) });
   });
   app.get("/runs/:id/events", async (c) => {
     const runId = c.req.param("id");

@@ -32,13 +32,15 @@ export class QueueRunDispatcher implements RunDispatcher {
     });
   }
 
-  async dispatch(submission: RunSubmission): Promise<void> {
+  async dispatch(submission: RunSubmission, resume?: string): Promise<void> {
     try {
       await this.queue.add(
         "run",
         { runId: submission.runId },
         {
-          jobId: submission.runId,
+          // A resumption (after an approval) is a job of its own: BullMQ ignores a repeated id (and
+          // refuses ':' in one).
+          jobId: resume === undefined ? submission.runId : `${submission.runId}-${resume}`,
           // A worker may find the run still leased by one that died; retry until the lease expires.
           attempts: 50,
           backoff: { type: "fixed", delay: 1000 },
@@ -99,7 +101,8 @@ export class RunWorker {
       async (job) => {
         const runId = (job.data as { runId: string }).runId;
         const run = await deps.service.execute(runId);
-        if (run && !["succeeded", "failed", "cancelled"].includes(run.status)) {
+        // A paused run waits for a decision; the decision dispatches it again.
+        if (run && !["succeeded", "failed", "cancelled", "paused"].includes(run.status)) {
           // Stopped by a shutdown at a checkpoint: fail the job so another worker resumes the run.
           throw new AriaError("RUN_CONFLICT", {
             message: `Run ${runId} stopped (${run.status}) before it ended; it will be resumed`,

@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { AgentRegistry, Logger, RunOptions, RunState, StateStore } from "@aria/core-types";
+import type {
+  AgentRegistry,
+  ApprovalDecision,
+  ApprovalRecord,
+  Logger,
+  RunOptions,
+  RunState,
+  StateStore,
+} from "@aria/core-types";
 import type { AriaRuntimeEngine, Intelligence } from "@aria/engines";
 import { readRunView } from "@aria/engines";
 import { AriaError, toAriaError } from "@aria/errors";
@@ -25,7 +33,11 @@ export interface RunSubmission {
 
 /** Hands submitted runs to whatever executes them: in-process, or a Redis queue with workers. */
 export interface RunDispatcher {
-  dispatch(submission: RunSubmission): Promise<void>;
+  /**
+   * Hands a run to a worker. `resume` names a later dispatch of the same run (after an approval
+   * decision); queues use it to tell the jobs apart.
+   */
+  dispatch(submission: RunSubmission, resume?: string): Promise<void>;
   /** Runs waiting for a worker. */
   depth(): Promise<number>;
   /** Age in ms of the oldest waiting run (0 when none). */
@@ -59,6 +71,7 @@ export class RunService {
   private readonly deps: RunServiceDeps;
   private dispatcher: RunDispatcher | undefined;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: RunServiceDeps) {
     this.deps = deps;
@@ -166,6 +179,11 @@ export class RunService {
           );
         }
       }
+      if (result.run.status === "paused") {
+        // A decision (or a timeout) may have come while the run was still parking its steps.
+        await this.resumeIfDecided(runId);
+        return result.run;
+      }
       this.deps.metrics.runs.inc({ kind: submission.target.kind, status: result.run.status });
       this.deps.metrics.runContainerCpuSeconds.inc((result.run.metrics.containerCpuMs ?? 0) / 1000);
       this.deps.metrics.runDuration.observe(
@@ -272,6 +290,139 @@ export class RunService {
     }
   }
 
+  // ------------------------------------------------------------------ approvals
+
+  /** Every approval of a run, pending and decided. */
+  approvals(runId: string): Promise<ApprovalRecord[]> {
+    return this.deps.engine.approvals.listForRun(runId);
+  }
+
+  /** Pending approvals across paused runs (newest runs first), for inboxes. */
+  async pendingApprovals(limit = 200): Promise<ApprovalRecord[]> {
+    const paused = await this.deps.store.listRuns({ status: "paused", limit });
+    const pending: ApprovalRecord[] = [];
+    for (const run of paused)
+      for (const record of await this.approvals(run.id))
+        if (record.status === "pending") pending.push(record);
+    return pending;
+  }
+
+  /**
+   * Approves or rejects a paused step (`POST /v1/runs/:id/approvals/:stepId`), audits it and
+   * dispatches the run again so a worker resumes it from its checkpoints.
+   */
+  async decide(
+    runId: string,
+    stepId: string,
+    input: {
+      decision: ApprovalDecision;
+      params?: Record<string, unknown>;
+      reason?: string;
+      actor: string;
+    },
+  ): Promise<{ runId: string; stepId: string; decision: ApprovalDecision; status: string }> {
+    const run = await this.get(runId);
+    if (!run)
+      throw new AriaError("RUN_NOT_FOUND", {
+        message: `No run with id ${runId}`,
+        context: { runId },
+      });
+    if (TERMINAL.has(run.status))
+      throw new AriaError("APPROVAL_ALREADY_DECIDED", {
+        message: `Run ${runId} already ended (${run.status}); its approvals can no longer change`,
+        context: { runId, stepId },
+      });
+    const record = await this.deps.engine.decideApproval(runId, stepId, {
+      decision: input.decision,
+      by: input.actor,
+      ...(input.params !== undefined ? { params: input.params } : {}),
+      ...(input.reason !== undefined ? { comment: input.reason } : {}),
+    });
+    await this.deps.audit.record({
+      actor: input.actor,
+      action: input.decision === "approve" ? "run.approve" : "run.reject",
+      target: `${runId}/${stepId}`,
+      outcome: "success",
+      details: { edited: input.params !== undefined },
+    });
+    this.deps.notifier.notify(runId);
+    // The decision is recorded; if the run cannot be dispatched now, the approval sweeper does it.
+    await this.resumeIfDecided(runId).catch((error: unknown) =>
+      this.deps.logger.warn({ runId, err: String(error) }, "could not dispatch the approved run"),
+    );
+    return { runId, stepId, decision: input.decision, status: record.status };
+  }
+
+  /** Dispatches a paused run again when none of its waiting steps still waits for a decision. */
+  private async resumeIfDecided(runId: string): Promise<void> {
+    const run = await this.deps.store.getRun(runId);
+    if (run?.status !== "paused") return;
+    const waiting = new Set(run.steps.filter((s) => s.status === "waiting").map((s) => s.stepId));
+    const records = (await this.approvals(runId)).filter((r) => waiting.has(r.stepId));
+    const now = Date.now();
+    const ready = records.some(
+      (r) =>
+        r.status !== "pending" || (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now),
+    );
+    if (!ready) return;
+    const submission = await this.submission(runId);
+    if (!submission || !this.dispatcher) return;
+    // One resumption per set of decisions: the same key again (a sweep while the job waits for
+    // a worker) is the same queue job, not a second one.
+    const decided = (await this.approvals(runId)).filter((r) => r.status !== "pending").length;
+    const expired = records.filter((r) => r.status === "pending").length;
+    await this.dispatcher.dispatch(submission, `resume-${decided}-${expired}`);
+  }
+
+  /**
+   * Applies approval timeouts: every `intervalMs`, paused runs with an approval past its
+   * `expiresAt` are decided by their timeout policy and resumed. Durable: the deadline is in the
+   * record, so a restart only delays the decision until the next sweep.
+   */
+  startApprovalSweeper(intervalMs: number): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setInterval(() => {
+      void this.sweepApprovals().catch((error: unknown) =>
+        this.deps.logger.warn({ err: String(error) }, "approval sweep failed"),
+      );
+    }, intervalMs);
+    this.sweeper.unref?.();
+  }
+
+  stopApprovalSweeper(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** One pass of the sweeper (exposed for tests and `aria doctor`). */
+  async sweepApprovals(): Promise<number> {
+    let decided = 0;
+    for (const run of await this.deps.store.listRuns({ status: "paused", limit: 500 })) {
+      for (const record of await this.deps.engine.approvals.expired(run.id)) {
+        try {
+          await this.deps.engine.decideApproval(run.id, record.stepId, {
+            decision: record.onTimeout,
+            by: "timeout",
+            comment: `No decision before ${record.expiresAt}`,
+            timedOut: true,
+          });
+          decided++;
+          await this.deps.audit.record({
+            actor: "runtime",
+            action: record.onTimeout === "approve" ? "run.approve" : "run.reject",
+            target: `${run.id}/${record.stepId}`,
+            outcome: "success",
+            details: { timedOut: true },
+          });
+        } catch (error) {
+          if (!AriaError.is(error) || error.code !== "APPROVAL_ALREADY_DECIDED") throw error;
+        }
+      }
+      await this.resumeIfDecided(run.id);
+    }
+    return decided;
+  }
+
   /** Cancels a queued or running run; its containers are stopped by the engine. */
   async cancel(runId: string, actor: string): Promise<RunState> {
     const run = await this.get(runId);
@@ -302,8 +453,12 @@ export class RunService {
         data: { reason: "cancelled before it started" },
       });
     }
+    if (run.status === "paused") {
+      // Nobody advances a paused run: it ends here, its pending approvals with it.
+      await this.deps.engine.cancelPaused(runId, `cancelled by ${actor}`);
+    }
     const local = this.deps.engine.cancel(runId, `cancelled by ${actor}`);
-    if (!local && run.status !== "queued")
+    if (!local && run.status !== "queued" && run.status !== "paused")
       await this.deps.store.setValue("cancel-requests", runId, actor, 3_600_000);
     await this.deps.audit.record({
       actor,

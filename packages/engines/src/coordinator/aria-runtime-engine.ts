@@ -55,7 +55,15 @@ import { runLeaseKey } from "../state/memory-state-store.ts";
 import { normaliseErrorBody, readRunView } from "../state/run-view.ts";
 import { isoTime } from "../util/time.ts";
 import {
+  ApprovalBook,
+  type ApprovalInput,
+  ApprovalPolicyCheck,
+  type ApprovalSettings,
+  targetOf,
+} from "./approvals.ts";
+import {
   type FailurePolicy,
+  type ApprovalAnswer as GraphApprovalAnswer,
   type GraphRecovery,
   GraphRun,
   type GraphRunHooks,
@@ -90,6 +98,8 @@ export interface AriaRuntimeEngineConfig extends ExecutionEngineConfig {
   maxReflectionRounds?: number;
   /** Plan revisions (replans) per run at most (default 3, `limits.maxPlanRevisions`). */
   maxPlanRevisions?: number;
+  /** Approval defaults (timeout, timeout decision) and policy rules. */
+  approvals?: ApprovalSettings;
 }
 
 /** Collaborators of the coordinator, by constructor injection (interfaces from core-types). */
@@ -201,6 +211,9 @@ export class AriaRuntimeEngine implements PipelineRunner {
   private readonly maxReflectionRounds: number;
   private readonly maxPlanRevisions: number;
   private closed = false;
+  /** Approvals of runs, kept in the state store. */
+  readonly approvals: ApprovalBook;
+  private readonly approvalPolicy: ApprovalPolicyCheck;
 
   constructor(deps: AriaRuntimeEngineDeps) {
     this.deps = deps;
@@ -215,6 +228,12 @@ export class AriaRuntimeEngine implements PipelineRunner {
     this.leaseRenewMs = config.leaseRenewMs ?? Math.max(1, Math.floor(this.leaseTtlMs / 3));
     this.maxReflectionRounds = config.maxReflectionRounds ?? 3;
     this.maxPlanRevisions = config.maxPlanRevisions ?? 3;
+    this.approvals = new ApprovalBook({ store: deps.store, clock: this.clock });
+    this.approvalPolicy = new ApprovalPolicyCheck({
+      tools: deps.tools,
+      ...(deps.agents !== undefined ? { agents: deps.agents } : {}),
+      ...(config.approvals !== undefined ? { settings: config.approvals } : {}),
+    });
     this.executionEngine = new ExecutionEngine({
       tools: deps.tools,
       ...(deps.agents !== undefined ? { agents: deps.agents } : {}),
@@ -411,6 +430,77 @@ export class AriaRuntimeEngine implements PipelineRunner {
       },
       true,
     );
+  }
+
+  /**
+   * Records a person's decision about a paused step (`approval.resolved` event). The run itself
+   * continues when it is resumed (the runtime dispatches it again); see {@link ApprovalBook.decide}
+   * for the errors.
+   */
+  async decideApproval(runId: string, stepId: string, input: ApprovalInput) {
+    const record = await this.approvals.decide(runId, stepId, input);
+    await this.emit(runId, "approval.resolved", stepId, {
+      decision: input.decision,
+      status: record.status,
+      by: input.by,
+      ...(record.editedParams !== undefined ? { params: record.editedParams } : {}),
+      ...(input.comment !== undefined ? { reason: input.comment } : {}),
+      ...(input.timedOut === true ? { timedOut: true } : {}),
+    });
+    return record;
+  }
+
+  /**
+   * Cancels a run that is `paused` (waiting for approvals; no worker advances it): it ends
+   * `cancelled` with `run.cancelled`. False when the run is not paused (or changed meanwhile).
+   */
+  async cancelPaused(runId: string, reason = "cancelled by request"): Promise<boolean> {
+    const store = this.deps.store;
+    const stored = await store.getRun(runId);
+    if (stored?.status !== "paused") return false;
+    const lease = await store.acquireLease(runLeaseKey(runId), this.instanceId, this.leaseTtlMs);
+    if (lease === undefined) return false;
+    try {
+      const now = this.clock.now();
+      const error = new AriaError("RUN_CANCELLED", {
+        message: `Run ${runId} was ${reason} while it waited for an approval`,
+        context: { runId },
+      });
+      const steps = stored.steps.map((step) =>
+        step.status === "waiting"
+          ? { ...step, status: "cancelled" as const, error: error.toBody() }
+          : step,
+      );
+      const written = await store.compareAndSetRun(
+        {
+          ...stored,
+          status: "cancelled",
+          steps,
+          error: error.toBody(),
+          metrics: { ...stored.metrics, finishedAt: iso(now) },
+          updatedAt: iso(now),
+          version: stored.version,
+        },
+        stored.version,
+        lease.fencingToken,
+      );
+      if (!written) return false;
+      await store.appendCheckpoint(
+        runId,
+        {
+          schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+          kind: "run.finished",
+          at: iso(now),
+          status: "cancelled",
+        },
+        lease.fencingToken,
+      );
+      this.metricsData.increment("runsCancelled");
+      await this.emit(runId, "run.cancelled", undefined, { reason });
+      return true;
+    } finally {
+      await store.releaseLease(lease).catch(() => {});
+    }
   }
 
   /** Cancels a run this engine is advancing; false when it is not running here. */
@@ -781,6 +871,8 @@ export class AriaRuntimeEngine implements PipelineRunner {
       if (result.stopped?.kind === "adapt" && active.controller.signal.aborted)
         stopReason = abortError(active.controller.signal);
       await active.writes;
+      if (result.paused !== undefined && stopReason === undefined && active.abortKind === undefined)
+        return await this.pause(active, graphRun, result.records, result.paused);
       return await this.finish(active, graphRun, result.records, stopReason);
     } finally {
       for (const cleanup of cleanups) cleanup();
@@ -857,6 +949,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         void this.emitStepEnd(runId, record, graph);
       },
       stepSettled: (record) => this.observeStep(record, context),
+      approval: (i, rendered) => this.approvalGate(active, i, rendered),
       ...(recovery !== undefined
         ? {
             stepFailed: (
@@ -1281,6 +1374,126 @@ export class AriaRuntimeEngine implements PipelineRunner {
     });
   }
 
+  /**
+   * Whether step `i` may run: asks the approval policy, and for a step that needs approval reads
+   * its record (requesting one, with `approval.requested`, the first time). A pending approval
+   * past its time is decided by its timeout policy here.
+   */
+  private async approvalGate(
+    active: ActiveRun,
+    i: number,
+    rendered: ExecutionStep,
+  ): Promise<GraphApprovalAnswer> {
+    const reason = this.approvalPolicy.reason(rendered);
+    if (reason === undefined) return { kind: "run" };
+    const { runId } = active;
+    const stepId = active.graph.ids[i]!;
+    let record = await this.approvals.get(runId, stepId);
+    if (record === undefined) {
+      const policy = this.approvalPolicy.policyFor(rendered);
+      const now = this.clock.now();
+      record = {
+        runId,
+        stepId,
+        kind: rendered.type,
+        target: targetOf(rendered),
+        params: (rendered.params ?? {}) as Record<string, unknown>,
+        reason,
+        requestedAt: iso(now),
+        expiresAt: iso(now + policy.timeoutMs),
+        onTimeout: policy.onTimeout,
+        status: "pending",
+      };
+      await this.approvals.request(record);
+      this.metricsData.increment("approvalsRequested");
+      await this.emit(runId, "approval.requested", stepId, {
+        kind: record.kind,
+        target: record.target,
+        params: record.params,
+        reason,
+        ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
+        onTimeout: record.onTimeout,
+      });
+      return { kind: "wait" };
+    }
+    if (record.status === "pending") {
+      if (record.expiresAt === undefined || Date.parse(record.expiresAt) > this.clock.now())
+        return { kind: "wait" };
+      try {
+        record = await this.decideApproval(runId, stepId, {
+          decision: record.onTimeout,
+          by: "timeout",
+          comment: `No decision before ${record.expiresAt}`,
+          timedOut: true,
+        });
+      } catch (error) {
+        if (!AriaError.is(error) || error.code !== "APPROVAL_ALREADY_DECIDED") throw error;
+        record = (await this.approvals.get(runId, stepId)) ?? record;
+        if (record.status === "pending") return { kind: "wait" };
+      }
+    }
+    if (record.status === "rejected")
+      return {
+        kind: "reject",
+        error: new AriaError("APPROVAL_REJECTED", {
+          message: `Step '${stepId}' was rejected${record.timedOut ? " (its approval timed out)" : ""} by ${record.decidedBy ?? "an approver"}${record.comment ? `: ${record.comment}` : ""}`,
+          context: { runId, stepId },
+          details: {
+            decidedBy: record.decidedBy ?? "unknown",
+            ...(record.timedOut ? { timedOut: true } : {}),
+          },
+        }),
+      };
+    return record.editedParams !== undefined
+      ? {
+          kind: "run",
+          step: { ...rendered, params: record.editedParams as ExecutionStep["params"] },
+        }
+      : { kind: "run" };
+  }
+
+  /**
+   * Nothing else can run and some steps wait for approval: the run is stored as `paused` (its
+   * finished steps are checkpointed already), its lease released. Resuming it after a decision
+   * runs the approved steps and what depends on them.
+   */
+  private async pause(
+    active: ActiveRun,
+    graphRun: GraphRun,
+    records: StepRecord[],
+    waiting: string[],
+  ): Promise<RunResult> {
+    const { runId, context } = active;
+    const store = this.deps.store;
+    const now = this.clock.now();
+    const run = this.finalState(active, graphRun, records, "paused", undefined, undefined, now);
+    delete run.metrics.finishedAt;
+    run.metrics.stepsTotal = active.graph.steps.length;
+    try {
+      await this.checkpoint(active, {
+        schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+        kind: "run.paused",
+        at: iso(now),
+        waiting,
+      });
+      if (
+        await store.compareAndSetRun(recordForStore(run), active.version, active.lease.fencingToken)
+      )
+        run.version = active.version + 1;
+    } catch (thrown) {
+      this.deps.logger?.error(
+        { runId, err: toAriaError(thrown).toBody() },
+        "could not write the paused run record",
+      );
+    }
+    this.metricsData.increment("runsPaused");
+    await store.releaseLease(active.lease).catch(() => {});
+    if (active.hasContainers && this.deps.containers !== undefined) {
+      await this.deps.containers.cleanupRun(runId).catch(() => {});
+    }
+    return { run, context };
+  }
+
   private async finish(
     active: ActiveRun,
     graphRun: GraphRun,
@@ -1675,7 +1888,8 @@ const iso = isoTime;
 function recordForStore(run: RunState): RunState {
   const steps: StepResult[] = [];
   for (const step of run.steps) {
-    if (step.status === "skipped" || step.status === "cancelled") steps.push(step);
+    if (step.status === "skipped" || step.status === "cancelled" || step.status === "waiting")
+      steps.push(step);
   }
   return { ...run, steps };
 }

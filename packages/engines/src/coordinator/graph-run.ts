@@ -58,6 +58,17 @@ export type GraphRecovery =
   | { kind: "abort"; error: AriaError; usage?: StepUsage }
   | { kind: "fail"; usage?: StepUsage };
 
+/**
+ * Whether a step may run now (approvals): `run` it (with `step` instead of the rendered one when
+ * an approver edited its parameters), `reject` it (it fails with `error`, without recovery), or
+ * `wait`: the step parks, its dependants do not start, and once nothing else can run the graph
+ * ends `paused` so the coordinator can persist the run and resume it after the decision.
+ */
+export type ApprovalAnswer =
+  | { kind: "run"; step?: ExecutionStep }
+  | { kind: "reject"; error: AriaError }
+  | { kind: "wait" };
+
 /** Callbacks through which the coordinator persists and reports a run. */
 export interface GraphRunHooks {
   /** Before a step runs (awaited: `step.started` is recorded before the step can finish). */
@@ -68,6 +79,11 @@ export interface GraphRunHooks {
    * is written). Throwing stops the run (for example when a fenced write is refused).
    */
   stepFinished(record: StepRecord, output: unknown): void | Promise<void>;
+  /**
+   * Optional: asked with the rendered step before it starts; see {@link ApprovalAnswer}. Throwing
+   * stops the run.
+   */
+  approval?(index: number, rendered: ExecutionStep): Promise<ApprovalAnswer>;
   /** A step was skipped or cancelled without running to its end (not checkpointed). */
   stepSettled(record: StepRecord): void;
   /**
@@ -115,14 +131,18 @@ export interface GraphRunStop {
 }
 
 export interface GraphRunResult {
+  /** Final records; when `paused`, only the steps that reached a state (waiting ones included). */
   records: StepRecord[];
   stopped: GraphRunStop | undefined;
+  /** Steps parked for an approval, when the graph stopped because nothing else could run. */
+  paused?: string[];
 }
 
 const PENDING = 0;
 const QUEUED = 1;
 const RUNNING = 2;
 const DONE = 3;
+const PARKED = 4;
 
 /**
  * Runs a validated plan graph: steps start as soon as their dependencies are satisfied, up to
@@ -144,6 +164,8 @@ export class GraphRun implements PlaceholderSource {
   private head = 0;
   private running = 0;
   private done = 0;
+  /** Steps waiting for an approval. */
+  private readonly parked: number[] = [];
   private readonly controller = new AbortController();
   private stopped: GraphRunStop | undefined;
   private resolveRun: ((result: GraphRunResult) => void) | undefined;
@@ -280,6 +302,13 @@ export class GraphRun implements PlaceholderSource {
     }
     if (this.stopped !== undefined && this.running === 0) this.settleRemaining();
     if (this.done === this.n) this.finish();
+    else if (
+      this.stopped === undefined &&
+      this.running === 0 &&
+      this.head >= this.queue.length &&
+      this.parked.length > 0
+    )
+      this.finishPaused();
   }
 
   private async runStep(i: number): Promise<void> {
@@ -288,9 +317,8 @@ export class GraphRun implements PlaceholderSource {
     const step = graph.steps[i]!;
     const idempotencyKey = this.config.keyPrefix + stepId;
     let outcome: StepOutcome;
+    let rejected = false;
     try {
-      const started = hooks.stepStarted(i);
-      if (started !== undefined) await started;
       let rendered: ExecutionStep | undefined;
       let renderError: AriaError | undefined;
       try {
@@ -301,6 +329,18 @@ export class GraphRun implements PlaceholderSource {
           runId: this.config.runId,
         });
       }
+      let rejection: AriaError | undefined;
+      if (rendered !== undefined && hooks.approval !== undefined && this.stopped === undefined) {
+        const answer = await hooks.approval(i, rendered);
+        if (answer.kind === "wait") {
+          this.park(i);
+          return;
+        }
+        if (answer.kind === "reject") rejection = answer.error;
+        else if (answer.step !== undefined) rendered = answer.step;
+      }
+      const started = hooks.stepStarted(i);
+      if (started !== undefined) await started;
       const runOptions: StepRunOptions = {
         runId: this.config.runId,
         signal: this.controller.signal,
@@ -315,12 +355,16 @@ export class GraphRun implements PlaceholderSource {
       };
       if (rendered === undefined) {
         outcome = failedOutcome(stepId, renderError!, this.now());
+      } else if (rejection !== undefined) {
+        outcome = failedOutcome(stepId, rejection, this.now());
+        rejected = true;
       } else if (this.stopped !== undefined) {
         outcome = failedOutcome(stepId, this.stopped.reason, this.now(), "cancelled");
       } else {
         outcome = await engine.executeStep(rendered, runOptions);
       }
-      if (outcome.status === "failed" && hooks.stepFailed !== undefined)
+      // A person's rejection is final: reflection does not rerun the step.
+      if (outcome.status === "failed" && hooks.stepFailed !== undefined && !rejected)
         outcome = await this.recover(i, step, rendered, outcome, runOptions);
     } catch (error) {
       // Only a hook can get here (the engine never throws for a step failure).
@@ -477,6 +521,44 @@ export class GraphRun implements PlaceholderSource {
     if (usage !== undefined) merged.usage = usage;
     else delete merged.usage;
     return merged;
+  }
+
+  /** Parks step `i` until its approval is decided (the run pauses once nothing else runs). */
+  private park(i: number): void {
+    this.state[i] = PARKED;
+    this.parked.push(i);
+    this.running--;
+    this.pump();
+  }
+
+  /** Ends the graph as `paused`: the waiting steps get `waiting` records; blocked ones none. */
+  private finishPaused(): void {
+    if (this.finished) return;
+    const records: StepRecord[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const record = this.records[i];
+      if (record !== undefined) records.push(record);
+      else if (this.state[i] === PARKED) {
+        const graph = this.config.graph;
+        records.push({
+          index: i,
+          stepId: graph.ids[i]!,
+          type: graph.steps[i]!.type,
+          status: "waiting",
+          attempts: 0,
+          retries: 0,
+          durationMs: 0,
+          idempotencyKey: this.config.keyPrefix + graph.ids[i]!,
+        });
+      }
+    }
+    this.finished = true;
+    this.removeAbortListener?.();
+    this.resolveRun?.({
+      records,
+      stopped: undefined,
+      paused: this.parked.map((i) => this.config.graph.ids[i]!),
+    });
   }
 
   private complete(i: number): void {

@@ -7,6 +7,9 @@ export interface EngineMetricsSnapshot {
   runsSucceeded: number;
   runsFailed: number;
   runsCancelled: number;
+  /** Runs that stopped to wait for an approval, and approvals requested. */
+  runsPaused: number;
+  approvalsRequested: number;
   runsActive: number;
   stepsStarted: number;
   stepsSucceeded: number;
@@ -30,6 +33,8 @@ export class EngineMetrics {
     runsSucceeded: 0,
     runsFailed: 0,
     runsCancelled: 0,
+    runsPaused: 0,
+    approvalsRequested: 0,
     runsActive: 0,
     stepsStarted: 0,
     stepsSucceeded: 0,
