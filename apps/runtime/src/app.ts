@@ -25,6 +25,8 @@ export interface AppDeps {
   onScrape?: () => Promise<void>;
   /** Sub-apps mounted by later layers (the v1 API, the console). */
   routes?: Array<{ path: string; app: Hono<AppEnv> }>;
+  /** Sub-apps mounted before the API key check and rate limit (the console's static assets). */
+  publicRoutes?: Array<{ path: string; app: Hono<AppEnv> }>;
 }
 
 /** Sends an AriaError as the contract's JSON envelope with its HTTP status. */
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       (performance.now() - start) / 1000,
     );
   });
+  for (const route of deps.publicRoutes ?? []) app.route(route.path, route.app);
   // Probes (/health, /ready) and the API description stay open: a kubelet carries no key.
   app.use(apiKeyAuth(deps.apiKeys, ["/health", "/ready", "/openapi.json"]));
   app.use(

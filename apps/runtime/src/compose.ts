@@ -49,12 +49,14 @@ import {
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
+import { createEventsStream } from "./api/events-stream.ts";
 import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
 import { collectUsage } from "./api/usage.ts";
 import { createV1 } from "./api/v1.ts";
 import { type AppEnv, createApp } from "./app.ts";
 import { type AuditLog, MemoryAuditLog } from "./audit.ts";
 import { describeConfig } from "./config.ts";
+import { CONSOLE_PATH, createConsoleApp } from "./console.ts";
 import { watchCredentials } from "./credentials.ts";
 import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
@@ -648,7 +650,11 @@ export async function composeRuntime(
     apiKeys: () => apiKeys,
     counters,
     rateLimitPerMinute: config.limits.rateLimitPerMinute,
-    routes: [{ path: "/v1", app: v1 }],
+    routes: [
+      { path: "/v1", app: v1 },
+      { path: "/v1", app: createEventsStream({ store }) },
+    ],
+    publicRoutes: [{ path: CONSOLE_PATH, app: createConsoleApp() }],
     onScrape: async () => {
       metrics.queueDepth.set(await dispatcher.depth());
       metrics.queueOldestAge.set((await dispatcher.oldestAgeMs()) / 1000);

@@ -1,0 +1,3 @@
+import { ariaProject } from "../../tooling/vitest/shared.ts";
+
+export default ariaProject();
