@@ -15,6 +15,7 @@ import {
   type Intelligence,
   MemoryStateStore,
 } from "@aria/engines";
+import { AriaError } from "@aria/errors";
 import {
   createIccDispatchHook,
   createIccServer,
@@ -39,16 +40,20 @@ import {
   type QuiltContainerManager,
 } from "@aria/quilt-client";
 import {
+  AgentGuardrails,
   createRegistries,
   createSecurityPolicy,
   type GuardrailTrip,
+  loadBundleModule,
   type Registries,
   SchemaValidator,
+  toGuardrailCheck,
   watchBundleSource,
 } from "@aria/registry";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
+import { guardAgentExecutor } from "./agent-guardrails.ts";
 import { createEventsStream } from "./api/events-stream.ts";
 import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
 import { collectUsage } from "./api/usage.ts";
@@ -422,8 +427,30 @@ export async function composeRuntime(
     logger: logger.child({ component: "intelligence" }),
     config: { features: config.features, limits: config.limits },
   });
+  // Agents' guardrails (input and output of agent steps); `custom` checks come from the bundle.
+  const agentGuardrails = new AgentGuardrails({
+    getAgent: (name) => registries.agents.getAgent(name),
+    validator,
+    resolveCustom: async (agent, exportName) => {
+      if (agent.bundle === undefined || agent.bundleVersion === undefined)
+        throw new AriaError("BUNDLE_INVALID", {
+          message: `agent '${agent.id}' names custom guardrail '${exportName}' but has no bundle`,
+        });
+      const installed = bundles.get(agent.bundle, agent.bundleVersion);
+      const module = await loadBundleModule(
+        installed,
+        await bundles.unpackedDir(installed.name, installed.version),
+      );
+      return toGuardrailCheck(
+        module[exportName],
+        exportName,
+        `${installed.name}@${installed.version}`,
+      );
+    },
+    onGuardrail: (trip) => onGuardrail(trip),
+  });
   const engine = new AriaRuntimeEngine({
-    agentExecutor: intelligence.agentExecutor,
+    agentExecutor: guardAgentExecutor(intelligence.agentExecutor, agentGuardrails),
     teamExecutor: intelligence.teamExecutor,
     recovery: intelligence.recovery,
     tools: tracing.wrapTools(registries.tools),

@@ -4,6 +4,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { RuntimeConfigSchema } from "@aria/core-types";
 import { composeRuntime, createLogger } from "@aria/runtime";
+import { reply, startFakeOpenAI } from "@aria/testkit";
 import { describe, expect, it } from "vitest";
 
 const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
@@ -47,6 +48,66 @@ describe("guardrails in runs", () => {
       expect(JSON.stringify(events)).not.toContain("ada@example.com");
     } finally {
       await runtime.close();
+    }
+  });
+
+  it("checks an agent's input and output: an email redacted from its answer, an oversized task blocked", async () => {
+    const llm = await startFakeOpenAI(reply.text("Write to ada@example.com about the launch."));
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({
+        dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "aria-guard-agent-")),
+        features: { containers: false, reflection: false, planning: false },
+        llm: {
+          providers: ["openai"],
+          openai: { apiKey: "sk-test-guardrails-0123456789", baseURL: llm.baseURL },
+        },
+      }),
+      silent,
+    );
+    try {
+      runtime.registries.agents.registerAgent({
+        name: "writer",
+        description: "Writes short notes",
+        systemPrompt: "You write short notes.",
+        tools: [],
+        llm: { provider: "openai", model: "fake-gpt" },
+        guardrails: [
+          { kind: "pii", on: "output", action: "redact" },
+          { kind: "size", on: "input", action: "block", maxBytes: 300 },
+        ],
+      });
+      const ok = await runtime.engine.runPlan({
+        steps: [
+          { id: "note", type: "agent", agent: "writer", params: { task: "Who to contact?" } },
+        ],
+        output: "{{steps.note.output}}",
+      });
+      expect(ok.run.status).toBe("succeeded");
+      expect(JSON.stringify(ok.run.result)).toContain("[REDACTED]");
+      expect(JSON.stringify(ok.run.result)).not.toContain("ada@example.com");
+      const events = await runtime.store.readEvents(ok.run.id);
+      expect(events.find((e) => e.type === "guardrail.tripped")?.data).toMatchObject({
+        tool: "agent:writer",
+        kind: "pii",
+        on: "output",
+        action: "redact",
+      });
+      expect(JSON.stringify(events)).not.toContain("ada@example.com");
+
+      const calls = llm.requests.length;
+      const blocked = await runtime.engine.runPlan({
+        steps: [{ id: "note", type: "agent", agent: "writer", params: { task: "x".repeat(1000) } }],
+      });
+      expect(blocked.run.status).toBe("failed");
+      const step = blocked.run.steps[0]!;
+      expect(step.error?.code).toBe("GUARDRAIL_TRIPPED");
+      expect(step.error?.message).toContain("agent 'writer'");
+      expect(step.error?.userGuidance).toBeTruthy();
+      // The model never saw the oversized task.
+      expect(llm.requests.length).toBe(calls);
+    } finally {
+      await runtime.close();
+      await llm.close();
     }
   });
 });

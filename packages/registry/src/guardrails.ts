@@ -350,6 +350,10 @@ export async function applyGuardrails(
   onTrip?: (trip: GuardrailTrip) => void,
 ): Promise<unknown> {
   let current = value;
+  // Agents' guardrails run through here too (`agent:NAME`).
+  const subject = context.tool.startsWith("agent:")
+    ? `agent '${context.tool.slice(6)}'`
+    : `tool '${context.tool}'`;
   for (const [index, { spec, check }] of guardrails.entries()) {
     if (spec.on !== "both" && spec.on !== context.on) continue;
     let result: GuardrailCheckResult;
@@ -363,7 +367,7 @@ export async function applyGuardrails(
           stepId: context.stepId,
         });
       throw new AriaError("GUARDRAIL_TRIPPED", {
-        message: `guardrail ${index} (${spec.kind}) on the ${context.on} of tool '${context.tool}' failed to run: ${(error as Error)?.message ?? String(error)}`,
+        message: `guardrail ${index} (${spec.kind}) on the ${context.on} of ${subject} failed to run: ${(error as Error)?.message ?? String(error)}`,
         details: {
           guardrail: spec.kind,
           index,
@@ -393,7 +397,7 @@ export async function applyGuardrails(
       continue;
     }
     throw new AriaError("GUARDRAIL_TRIPPED", {
-      message: `guardrail ${index} (${spec.kind}) blocked the ${context.on} of tool '${context.tool}'${result.message ? `: ${result.message}` : ""}`,
+      message: `guardrail ${index} (${spec.kind}) blocked the ${context.on} of ${subject}${result.message ? `: ${result.message}` : ""}`,
       details: {
         guardrail: spec.kind,
         index,

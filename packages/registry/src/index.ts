@@ -5,6 +5,12 @@
  * reload, the built-in tools the engines need (calculator, file.read, file.write, ponder,
  * createPlan), and an MCP client whose servers' tools register as `mcp:<server>/<tool>`.
  */
+
+export {
+  AgentGuardrails,
+  type AgentGuardrailsDeps,
+  type GuardedAgent,
+} from "./agent-guardrails.ts";
 export {
   AgentRegistry,
   type AgentRegistryDeps,
