@@ -54,7 +54,7 @@ beforeAll(async () => {
       "--server",
       server.url,
       "--poll-ms",
-      "100",
+      "250",
     ],
     env: { ...(process.env as Record<string, string>), ARIA_API_KEY: API_KEY, LOG_LEVEL: "warn" },
     stderr: "pipe",
@@ -232,7 +232,40 @@ describe("aria mcp (stdio)", () => {
     expect(progress.filter((p) => Number.isInteger(p.progress) && p.total === 5)).toHaveLength(5);
   }, 60_000);
 
+  it("cancels the run when the client cancels the call", async () => {
+    const controller = new AbortController();
+    const call = client.callTool(
+      { name: "pipeline.counting-tools__count-chain", arguments: { start: 100 } },
+      undefined,
+      {
+        signal: controller.signal,
+        // Cancel as soon as the run has started (five steps are still to come).
+        onprogress: () => controller.abort(),
+      },
+    );
+    await expect(call).rejects.toThrow(/abort/i);
+    const runs = async () =>
+      (
+        (await (
+          await fetch(`${server.url}/v1/runs?limit=50`, {
+            headers: { authorization: `Bearer ${API_KEY}` },
+          })
+        ).json()) as {
+          runs: Array<{ status: string; target: { name: string }; createdAt: string }>;
+        }
+      ).runs.filter((r) => r.target.name === "count-chain");
+    await expect
+      .poll(async () => (await runs()).some((r) => r.status === "cancelled"), { timeout: 10_000 })
+      .toBe(true);
+  }, 60_000);
+
   it("kept stdout pure JSON-RPC (no transport errors)", () => {
-    expect(transportErrors).toEqual([]);
+    // A progress notification already on its way when the call was cancelled is not an error of
+    // the stream; anything else (a stray line on stdout) would be.
+    const errors = transportErrors.filter(
+      (e) => !e.message.startsWith("Received a progress notification for an unknown token"),
+    );
+    expect(errors).toEqual([]);
+    expect(stderr).not.toContain("cannot read the runtime's lists");
   });
 });

@@ -7,8 +7,9 @@ import { callInput, type RuntimeLists, targetsFrom } from "./targets.ts";
 /** Options of the HTTP backend. */
 export interface HttpBackendOptions {
   /**
-   * How often the lists are re-read to notice installed and removed bundles (ms; default 5000).
-   * The public API has no change feed, so `aria mcp` polls; 0 turns it off.
+   * How often `GET /v1/bundles` is read to notice installed and removed bundles (ms; default 5000:
+   * 12 requests a minute against the key's rate limit). The public API has no change feed, so
+   * `aria mcp` polls; 0 turns it off.
    */
   pollMs?: number;
   /** Receives polling failures (the CLI logs them to stderr). */
@@ -118,7 +119,15 @@ export function createHttpBackend(client: ApiClient, options: HttpBackendOptions
       let timer: NodeJS.Timeout | undefined;
       const tick = async () => {
         try {
-          const fingerprint = JSON.stringify(targetsFrom(await lists()));
+          // One cheap request: the installed bundles (name, version, digest) change on every
+          // install and uninstall; the four lists are read again only when the client asks.
+          const { bundles } = await client.request<{
+            bundles: Array<{ name: string; version: string; digest: string }>;
+          }>("GET", "/v1/bundles");
+          const fingerprint = bundles
+            .map((b) => `${b.name}@${b.version}:${b.digest}`)
+            .sort()
+            .join("\n");
           if (last !== undefined && fingerprint !== last) listener();
           last = fingerprint;
         } catch (error) {

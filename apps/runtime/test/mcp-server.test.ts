@@ -1,0 +1,162 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { RuntimeConfigSchema } from "@aria/core-types";
+import { packBundle } from "@aria/pkg-store";
+import { composeRuntime, createLogger, type Runtime } from "@aria/runtime";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import {
+  type CallToolResult,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  decodeId,
+  encodeId,
+  MCP_NAME_MAX,
+  mcpToolName,
+  parseMcpToolName,
+} from "../src/mcp/names.ts";
+import { createRuntimeBackend } from "../src/mcp/runtime-backend.ts";
+import { createMcpServer } from "../src/mcp/server.ts";
+
+describe("MCP tool names", () => {
+  const ids = [
+    "text-tools/wordCount",
+    "calculator",
+    "file.read",
+    "my_bundle/do_it",
+    "a_/b",
+    "a/_b",
+    "a__b",
+    "a/b/c",
+    "mcp:docs/search",
+    "x@1.2.3/tool",
+    "ünïcode/名前",
+    "emoji/🙂",
+  ];
+
+  it("encodes ids into MCP-legal names and decodes them back", () => {
+    for (const id of ids) {
+      const encoded = encodeId(id);
+      expect(encoded).toMatch(/^[A-Za-z0-9_.-]+$/);
+      expect(decodeId(encoded)).toBe(id);
+      for (const kind of ["tool", "agent", "team", "pipeline"] as const)
+        expect(parseMcpToolName(mcpToolName(kind, id))).toEqual({ kind, id });
+    }
+    expect(mcpToolName("tool", "text-tools/wordCount")).toBe("tool.text-tools__wordCount");
+    expect(mcpToolName("pipeline", "my_bundle/do_it")).toBe("pipeline.my_-bundle__do_-it");
+    expect(mcpToolName("tool", "mcp:docs/search")).toBe("tool.mcp_x003adocs__search");
+  });
+
+  it("is one-to-one, also across kinds and for ids that look alike", () => {
+    const names = new Set<string>();
+    for (const kind of ["tool", "agent", "team", "pipeline"] as const)
+      for (const id of ids) names.add(mcpToolName(kind, id));
+    expect(names.size).toBe(ids.length * 4);
+  });
+
+  it("shortens names past 128 characters with a hash that no other id encodes to", () => {
+    const long = (c: string) => `${"b".repeat(120)}/${c.repeat(100)}`;
+    const a = mcpToolName("pipeline", long("x"));
+    const b = mcpToolName("pipeline", long("y"));
+    const escapes = mcpToolName("tool", `${"_".repeat(200)}`);
+    for (const name of [a, b, escapes]) {
+      expect(name.length).toBeLessThanOrEqual(MCP_NAME_MAX);
+      expect(name).toMatch(/_h[0-9a-f]{8}$/);
+      // Not a valid encoding: the server resolves it through its listing.
+      expect(parseMcpToolName(name)).toBeUndefined();
+    }
+    expect(a).not.toBe(b);
+  });
+
+  it("refuses names that are not encodings", () => {
+    for (const name of ["wordCount", "widget.x", "tool.", "tool.a_zb", "tool.a_x12", "tool.a b"])
+      expect(parseMcpToolName(name)).toBeUndefined();
+  });
+});
+
+describe("the in-process backend (what /mcp serves)", () => {
+  const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
+  const examples = path.resolve(import.meta.dirname, "../../../examples");
+  let runtime: Runtime;
+  let client: Client;
+  const changes: number[] = [];
+
+  beforeAll(async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-"));
+    runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({ dataDir, features: { containers: false } }),
+      silent,
+    );
+    const backend = createRuntimeBackend({
+      registries: runtime.registries,
+      runs: runtime.runs,
+      store: runtime.store,
+      notifier: { subscribe: () => () => undefined, notify: () => undefined },
+      audit: runtime.audit,
+      dataDir,
+    });
+    const server = createMcpServer({ backend, actor: "test", version: "0.0.0" });
+    const unsubscribe = backend.subscribe?.(() => void server.sendToolListChanged());
+    server.onclose = () => unsubscribe?.();
+    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    client = new Client({ name: "t", version: "1" });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changes.push(Date.now());
+    });
+    await client.connect(clientSide);
+    // The examples are installed after the client connected.
+    for (const name of ["calculator-tools", "text-tools"]) {
+      const { bytes } = await packBundle(path.join(examples, name), { write: false });
+      const res = await runtime.app.request("/v1/bundles", {
+        method: "POST",
+        body: bytes,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      expect(res.status).toBe(201);
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await runtime?.close();
+  });
+
+  it("sends tools/list_changed when bundles are installed and uninstalled", async () => {
+    await expect.poll(() => changes.length).toBeGreaterThan(0);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain("pipeline.text-tools__text-report");
+
+    const seen = changes.length;
+    const res = await runtime.app.request("/v1/bundles/text-tools/1.0.0", { method: "DELETE" });
+    expect(res.status).toBe(200);
+    await expect.poll(() => changes.length).toBeGreaterThan(seen);
+    const after = await client.listTools();
+    expect(after.tools.map((t) => t.name)).not.toContain("pipeline.text-tools__text-report");
+    expect(after.tools.map((t) => t.name)).toContain("tool.calculator-tools__add");
+  });
+
+  it("runs a tool through the tool registry and audits it as the caller", async () => {
+    const result = (await client.callTool({
+      name: "tool.calculator-tools__add",
+      arguments: { numbers: [1, 2, 3.5] },
+    })) as CallToolResult;
+    expect(result.structuredContent).toMatchObject({ status: "succeeded", result: { sum: 6.5 } });
+    const entries = await runtime.audit.list({ action: "tool.invoke", actor: "test" });
+    expect(entries[0]).toMatchObject({
+      target: "calculator-tools/add",
+      outcome: "success",
+      details: { via: "mcp" },
+    });
+  });
+
+  it("answers a tool that is gone with a protocol error", async () => {
+    await expect(
+      client.callTool({ name: "tool.text-tools__wordCount", arguments: { text: "a" } }),
+    ).rejects.toThrow(/Unknown tool 'tool.text-tools__wordCount'/);
+  });
+});
