@@ -64,6 +64,7 @@ import { describeConfig } from "./config.ts";
 import { CONSOLE_PATH, createConsoleApp } from "./console.ts";
 import { watchCredentials } from "./credentials.ts";
 import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
+import { mcpClientOptions, mcpReadinessCheck, registerMcpMetrics } from "./mcp-client.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { ReadinessCheck } from "./readiness.ts";
 import { RedisAuditLog } from "./redis/audit.ts";
@@ -350,8 +351,14 @@ export async function composeRuntime(
     // Guardrail trips become `guardrail.tripped` events of their run (bound once the engine exists).
     onGuardrail: (trip) => onGuardrail(trip),
     logger: logger.child({ component: "registry" }),
+    mcp: mcpClientOptions(config.mcp, logger.child({ component: "mcp-client" })),
   });
   closeables.push({ name: "registries", close: async () => registries.close() });
+  // MCP servers of the configuration (trusted), connected before bundles so agents can name their
+  // tools; bundles' and agents' servers connect as their bundle registers (registries.mcp).
+  await registries.mcp.connectConfigured(config.mcp.servers);
+  checks.push(mcpReadinessCheck(registries.mcp));
+  registerMcpMetrics(metrics.registry, registries.mcp);
   if (config.examplesDir) {
     const examplesDir = path.resolve(config.examplesDir);
     const fs = await import("node:fs/promises");

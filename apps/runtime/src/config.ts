@@ -27,17 +27,24 @@ export const ENV_FIELDS: Record<string, string> = {
   "features.parallelSteps": "ARIA_FEATURE_PARALLEL_STEPS",
   examplesDir: "ARIA_EXAMPLES_DIR",
   hotReload: "ARIA_HOT_RELOAD",
+  "mcp.servers": "ARIA_MCP_SERVERS",
+  "mcp.allowBundleCommands": "ARIA_MCP_ALLOW_BUNDLE_COMMANDS",
+  "mcp.toolTimeoutMs": "ARIA_MCP_TOOL_TIMEOUT_MS",
   "approvals.timeoutMs": "ARIA_APPROVAL_TIMEOUT_MS",
   "approvals.onTimeout": "ARIA_APPROVAL_ON_TIMEOUT",
   "approvals.rules": "ARIA_APPROVAL_RULES",
 };
 
 const LIST_FIELDS = new Set(["llm.providers", "apiKeys", "approvals.rules"]);
-const NUMBER_FIELDS = new Set(["port", "approvals.timeoutMs"]);
+const NUMBER_FIELDS = new Set(["port", "approvals.timeoutMs", "mcp.toolTimeoutMs"]);
 const BOOLEAN_FIELDS = new Set([
   ...Object.keys(ENV_FIELDS).filter((k) => k.startsWith("features.")),
   "hotReload",
 ]);
+/** Environment values holding JSON (`ARIA_MCP_SERVERS='[{"name":"fs","command":["mcp-fs"]}]'`). */
+const JSON_FIELDS = new Set(["mcp.servers"]);
+/** true/false, or a comma-separated list (`ARIA_MCP_ALLOW_BUNDLE_COMMANDS=my-bundle,other`). */
+const BOOLEAN_OR_LIST_FIELDS = new Set(["mcp.allowBundleCommands"]);
 /** Environment values that are secrets: read from `NAME_FILE` too (the container-secrets convention). */
 const FILE_CAPABLE = new Set(["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ARIA_API_KEYS"]);
 
@@ -95,7 +102,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
     }
     if (raw === undefined || raw === "") continue;
     let value: unknown = raw;
-    if (LIST_FIELDS.has(field)) {
+    if (JSON_FIELDS.has(field)) {
+      try {
+        value = JSON.parse(raw);
+      } catch (error) {
+        throw configError(field, `expected JSON: ${(error as Error).message}`, name, error);
+      }
+    } else if (BOOLEAN_OR_LIST_FIELDS.has(field)) {
+      value = /^(1|0|true|false|yes|no|on|off)$/i.test(raw)
+        ? /^(1|true|yes|on)$/i.test(raw)
+        : raw
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
+    } else if (LIST_FIELDS.has(field)) {
       value = raw
         .split(",")
         .map((s) => s.trim())
@@ -201,5 +221,12 @@ export function describeConfig(config: RuntimeConfig): Record<string, unknown> {
     apiKeyCount: config.apiKeys.length,
     features: config.features,
     logLevel: config.logLevel,
+    mcp: {
+      servers: config.mcp.servers.map((s) => ({
+        name: s.name,
+        transport: s.command ? "stdio" : "http",
+      })),
+      allowBundleCommands: config.mcp.allowBundleCommands,
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LlmProviderNameSchema } from "./manifest.ts";
+import { McpConfigSchema } from "./mcp.ts";
 
 /** Feature flags (contracts §7). */
 export const FeatureFlagsSchema = z.strictObject({
@@ -148,6 +149,8 @@ export const RuntimeConfigSchema = z.strictObject({
   examplesDir: z.string().optional(),
   /** Development: watch the bundle sources in `examplesDir` and re-register them on every change. */
   hotReload: z.boolean().default(false),
+  /** The MCP client: servers connected at start, the bundle command policy, timeouts, restarts. */
+  mcp: McpConfigSchema.default(McpConfigSchema.parse({})),
   /**
    * Human approval: default wait and what its timeout decides (a step's `approval` wins), policy
    * rules that require approval (`tool:NAME`, `agent:NAME`, `team:NAME`, `pipeline:NAME`,

@@ -201,6 +201,12 @@ export {
   ToolManifestSchema,
 } from "./manifest.ts";
 export {
+  type McpConfig,
+  McpConfigSchema,
+  type McpServerConfigEntry,
+  McpServerConfigSchema,
+} from "./mcp.ts";
+export {
   type ExecutionMode,
   ExecutionModeSchema,
   type ResourceRequest,

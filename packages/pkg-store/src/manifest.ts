@@ -123,6 +123,8 @@ export function crossReferenceProblems(
   }
 
   const check = (kind: keyof typeof names, ref: string, where: string) => {
+    // MCP tools (`mcp:<server>/<tool>`) come from servers, resolved when the bundle is registered.
+    if (kind === "tool" && /^mcp:[^/]+\/./.test(ref)) return;
     const { bundle, name } = splitReference(ref);
     if (bundle === undefined) {
       if (names[kind].has(name) || (kind === "tool" && known.has(name))) return;

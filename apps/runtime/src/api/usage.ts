@@ -1,6 +1,6 @@
 import type { RunState, StateStore } from "@aria/core-types";
 import type { LlmHandler } from "@aria/llm";
-import type { Registries } from "@aria/registry";
+import { parseMcpToolId, type Registries } from "@aria/registry";
 
 /** Usage per run, per agent, per bundle and per provider (`GET /v1/usage`). */
 export async function collectUsage(
@@ -30,7 +30,9 @@ export async function collectUsage(
   }
   const bundles: Record<string, { toolCalls: number; failures: number; toolSeconds: number }> = {};
   for (const tool of deps.registries.tools.list()) {
-    const key = tool.bundle ? tool.bundle.name : "(built-in)";
+    // MCP tools (`mcp:<server>/<tool>`) are accounted per server, as `mcp:<server>`.
+    const mcp = parseMcpToolId(tool.id);
+    const key = tool.bundle ? tool.bundle.name : mcp ? `mcp:${mcp.server}` : "(built-in)";
     const stats = deps.registries.tools.statsOf(tool.id);
     const row = bundles[key] ?? { toolCalls: 0, failures: 0, toolSeconds: 0 };
     bundles[key] = row;
