@@ -384,6 +384,13 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
         throw iccError.forbidden(`tool '${tool.id}' is not in this token's allow-list`, {
           details: { tool: tool.id },
         });
+      // A container cannot wait (durably) for a person: tools that need approval are refused here;
+      // run them as steps, where the run pauses for the approval.
+      if (tool.needsApproval === true)
+        throw new AriaError("APPROVAL_REQUIRED", {
+          message: `tool '${tool.id}' needs a person's approval, which a call from a container cannot wait for; run it as a step of the run instead`,
+          details: { tool: tool.id },
+        });
       // (incoming.headers avoids building a fetch Headers object on the hot path)
       const incoming = c.env?.incoming;
       const rawKey = incoming

@@ -307,6 +307,16 @@ describe("permission boundaries", () => {
     expect(f.agents.calls.map((c) => c.agent)).toEqual(["writer"]);
   });
 
+  it("refuses a tool that needs a person's approval: a container cannot wait for one", async () => {
+    f = await startFixture();
+    const aria = f.client(f.mint().token);
+    await expect(aria.tools.call("payments/transfer", { amount: 1 })).rejects.toMatchObject({
+      code: "APPROVAL_REQUIRED",
+      status: 409,
+    });
+    expect(f.tools.calls).toHaveLength(0);
+  });
+
   it("lets a read-only context token read but not write, and keeps engine keys reserved", async () => {
     f = await startFixture();
     const reader = f.client(f.mint({ permissions: ["context"], contextAccess: "read" }).token);

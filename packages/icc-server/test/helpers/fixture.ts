@@ -80,6 +80,7 @@ export async function startFixture(
       handler: (input) => ({ words: String(input.text).split(/\s+/).filter(Boolean).length }),
     },
     { id: "secret-tools/leak", bundle: "secret-tools", handler: () => "secret" },
+    { id: "payments/transfer", bundle: "payments", needsApproval: true, handler: () => "sent" },
   ]);
   const agents = createTestAgentInvoker(llm, ["analyst", "writer"]);
   const agentList = [agentManifest("analyst", "text-tools"), agentManifest("writer", "docs")];

@@ -21,6 +21,7 @@ export interface TestTool {
   inputSchema?: Record<string, unknown>;
   /** Refuse inputs without these keys (VALIDATION_FAILED, as the real registry would). */
   required?: string[];
+  needsApproval?: boolean;
   handler: (input: Record<string, unknown>, context: ToolExecutionContext) => unknown;
 }
 
@@ -41,6 +42,7 @@ export function createTestToolRegistry(tools: TestTool[]): ToolRegistry & {
       securityLevel: "safe",
       network: false,
       ...(t.required ? { required: t.required } : {}),
+      ...(t.needsApproval ? { needsApproval: true } : {}),
       run: t.handler,
     }),
   );
