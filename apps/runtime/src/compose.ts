@@ -64,6 +64,8 @@ import { describeConfig } from "./config.ts";
 import { CONSOLE_PATH, createConsoleApp } from "./console.ts";
 import { watchCredentials } from "./credentials.ts";
 import { type CounterStore, MemoryCounterStore } from "./http/rate-limit.ts";
+import { createMcpRoute } from "./mcp/route.ts";
+import { createRuntimeBackend } from "./mcp/runtime-backend.ts";
 import { mcpClientOptions, mcpReadinessCheck, registerMcpMetrics } from "./mcp-client.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { ReadinessCheck } from "./readiness.ts";
@@ -687,6 +689,17 @@ export async function composeRuntime(
     routes: [
       { path: "/v1", app: v1 },
       { path: "/v1", app: createEventsStream({ store }) },
+      // MCP over Streamable HTTP: the same auth, rate limit and audit as /v1 (mounted after them).
+      {
+        path: "/mcp",
+        app: createMcpRoute({
+          backend: createRuntimeBackend({ registries, runs, store, notifier, audit, dataDir }),
+          version: pkg.version,
+          audit,
+          logger: logger.child({ component: "mcp" }),
+          maxBodyBytes: config.limits.requestBodyBytes,
+        }),
+      },
     ],
     publicRoutes: [{ path: CONSOLE_PATH, app: createConsoleApp() }],
     onScrape: async () => {

@@ -269,3 +269,40 @@ describe("aria mcp (stdio)", () => {
     expect(stderr).not.toContain("cannot read the runtime's lists");
   });
 });
+
+describe("aria mcp (stdio) with no runtime running", () => {
+  it("starts one in-process and still keeps stdout for JSON-RPC only", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-local-"));
+    const local = new StdioClientTransport({
+      command: process.execPath,
+      args: ["--conditions=@aria/source", "--import", "tsx", cli, "mcp", "--poll-ms", "0"],
+      env: {
+        ...(process.env as Record<string, string>),
+        // Nothing listens on port 1: the CLI starts a runtime in its own process.
+        ARIA_PORT: "1",
+        ARIA_DATA_DIR: dataDir,
+        ARIA_EXAMPLES_DIR: examples,
+        ARIA_FEATURE_CONTAINERS: "false",
+        LOG_LEVEL: "info",
+      },
+      stderr: "pipe",
+    });
+    const errors: Error[] = [];
+    const c = new Client({ name: "aria-test-local", version: "1.0.0" });
+    c.onerror = (error) => errors.push(error);
+    await c.connect(local);
+    try {
+      const result = (await c.callTool({
+        name: "pipeline.text-tools__text-report",
+        arguments: { text: "one two three" },
+      })) as CallToolResult;
+      expect(result.structuredContent).toMatchObject({
+        status: "succeeded",
+        result: { report: expect.stringContaining("Text report") },
+      });
+      expect(errors).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  }, 120_000);
+});
