@@ -57,7 +57,7 @@ describe("/mcp across replicas (Redis queue)", () => {
         fetch: (url, init) => {
           const index = next++ % replicas.length;
           served.push(index);
-          return replicas[index]!.app.fetch(new Request(url, init));
+          return Promise.resolve(replicas[index]!.app.fetch(new Request(url, init)));
         },
       }),
     );
