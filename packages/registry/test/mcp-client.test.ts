@@ -333,6 +333,24 @@ describe("MCP client over streamable HTTP on 127.0.0.1", () => {
   });
 });
 
+describe("MCP client over streamable HTTP: noticing a server that went away", () => {
+  it("pings an idle HTTP server, so /ready sees it down without waiting for a call", async () => {
+    const tools = new ToolRegistry();
+    const http = await httpServer();
+    const mcp = manager(tools, {
+      pingIntervalMs: 50,
+      restart: { initialDelayMs: 50, maxDelayMs: 100, maxRestarts: 100 },
+    });
+    await mcp.connectConfigured([{ name: "idle", url: http.url }]);
+    expect(mcp.status()[0]?.state).toBe("up");
+    http.server.closeAllConnections();
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    await vi.waitFor(() => expect(mcp.status()[0]?.state).not.toBe("up"), { timeout: 5_000 });
+    expect(mcp.status()[0]?.lastError).toMatch(/ping failed|fetch failed|ECONNREFUSED/);
+    expect(http.calls).toEqual([]);
+  });
+});
+
 describe("MCP servers of bundles and agents", () => {
   async function bundleWithServers(root: string, fx: McpServerConfig, name = "mcp-user") {
     const { installed, dir } = await writeBundle(root, {

@@ -50,6 +50,8 @@ export interface McpClientManagerDeps {
   connectTimeoutMs?: number;
   /** Restart policy after a server goes away. */
   restart?: McpRestartOptions;
+  /** How often HTTP servers are pinged while up, ms (default 15 000; 0: never). */
+  pingIntervalMs?: number;
   /** Security level of MCP tools for the policy (default `limited`). */
   securityLevel?: SecurityLevel;
   /** Told of every server state change (metrics, readiness). */
@@ -270,6 +272,9 @@ export class McpClientManager {
           ? { connectTimeoutMs: this.deps.connectTimeoutMs }
           : {}),
         ...(this.deps.restart ? { restart: this.deps.restart } : {}),
+        ...(this.deps.pingIntervalMs !== undefined
+          ? { pingIntervalMs: this.deps.pingIntervalMs }
+          : {}),
         ...(this.deps.logger ? { logger: this.deps.logger } : {}),
         onTools: (tools) => this.sync(entry, tools),
         onState: (state, detail) => this.deps.onState?.(config.name, state, detail),

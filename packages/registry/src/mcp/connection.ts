@@ -60,6 +60,12 @@ export interface McpConnectionDeps {
   onState?: (state: McpServerState, detail?: string) => void;
   /** The client's version in the MCP handshake. */
   clientVersion?: string;
+  /**
+   * How often an HTTP server is pinged while up, ms (default 15 000; 0 turns it off), so a server
+   * that went away is noticed (and restarted) without waiting for the next call. A stdio server's
+   * exit is noticed at once.
+   */
+  pingIntervalMs?: number;
 }
 
 /** A snapshot of a connection for `/ready` and the API. */
@@ -96,6 +102,7 @@ export class McpServerConnection {
   private backoff: IBackoff<unknown> | undefined;
   private upSince = 0;
   private timer: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
   private nextAttemptAt: number | undefined;
   private lastError: string | undefined;
   private readonly stderr: string[] = [];
@@ -236,6 +243,7 @@ export class McpServerConnection {
       this.lastError = undefined;
       this.nextAttemptAt = undefined;
       this.setState("up");
+      this.startPinging(client);
       this.deps.logger?.info(
         { server: this.name, tools: tools.length, transport: this.transportKind },
         "MCP server connected",
@@ -266,11 +274,37 @@ export class McpServerConnection {
     }
   }
 
+  /** Pings an HTTP server while this client is current; a failed ping counts as the server gone. */
+  private startPinging(client: Client): void {
+    const every = this.deps.pingIntervalMs ?? 15_000;
+    if (this.transportKind !== "http" || every <= 0) return;
+    if (this.pinger) clearInterval(this.pinger);
+    let busy = false;
+    this.pinger = setInterval(() => {
+      if (this.client !== client || this.stateValue !== "up") {
+        clearInterval(this.pinger);
+        this.pinger = undefined;
+        return;
+      }
+      if (busy) return;
+      busy = true;
+      client
+        .ping({ timeout: Math.max(1000, Math.min(every, this.deps.connectTimeoutMs ?? 10_000)) })
+        .catch((error: unknown) => this.lost(client, `a ping failed: ${describe(error)}`))
+        .finally(() => {
+          busy = false;
+        });
+    }, every);
+    this.pinger.unref();
+  }
+
   /** The server went away (process exit, refused request): schedule a restart. */
   private lost(client: Client, reason: string): void {
     // While connecting, a failure is handled by the connect attempt itself.
     if (this.client !== client || this.closed || this.stateValue === "connecting") return;
     this.client = undefined;
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = undefined;
     const transport = this.transport;
     this.transport = undefined;
     void client.close().catch(() => undefined);
@@ -411,6 +445,8 @@ export class McpServerConnection {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = undefined;
     const client = this.client;
     this.client = undefined;
     this.transport = undefined;
