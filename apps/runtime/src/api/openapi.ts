@@ -121,6 +121,13 @@ const ROUTES: Record<string, Record<string, Op>> = {
   "/v1/audit": {
     get: { summary: "The audit log, newest first", ok: 200, query: ["limit", "action", "actor"] },
   },
+  "/mcp": {
+    post: {
+      summary:
+        "Model Context Protocol over Streamable HTTP, stateless (a JSON-RPC message; answers JSON or an SSE stream): the tools, agents, teams and pipelines as MCP tools (docs/mcp.md)",
+      ok: 200,
+    },
+  },
 };
 
 /** The OpenAPI 3.1 document of the public API, generated from the same zod schemas that validate it. */
