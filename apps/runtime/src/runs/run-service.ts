@@ -297,11 +297,17 @@ export class RunService {
     return this.deps.engine.approvals.listForRun(runId);
   }
 
-  /** Pending approvals across paused runs (newest runs first), for inboxes. */
+  /**
+   * Pending approvals, for inboxes: those of paused runs, and of running runs whose other
+   * branches are still busy (a step parks before its run pauses).
+   */
   async pendingApprovals(limit = 200): Promise<ApprovalRecord[]> {
-    const paused = await this.deps.store.listRuns({ status: "paused", limit });
+    const runs = [
+      ...(await this.deps.store.listRuns({ status: "paused", limit })),
+      ...(await this.deps.store.listRuns({ status: "running", limit })),
+    ];
     const pending: ApprovalRecord[] = [];
-    for (const run of paused)
+    for (const run of runs)
       for (const record of await this.approvals(run.id))
         if (record.status === "pending") pending.push(record);
     return pending;

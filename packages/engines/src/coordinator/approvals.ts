@@ -77,7 +77,8 @@ export class ApprovalBook {
 
   /** Records a new pending approval (called by the engine that holds the run's lease). */
   async request(record: ApprovalRecord): Promise<void> {
-    await this.write(record);
+    // The index first: a crash in between leaves an index entry without a record (skipped when
+    // read, and the record is written again when the step's turn comes), never a hidden record.
     const previous = this.indexWrites.get(record.runId) ?? Promise.resolve();
     const next = previous.then(async () => {
       const json = await this.store.getValue(APPROVALS_INDEX_NAMESPACE, record.runId);
@@ -90,6 +91,7 @@ export class ApprovalBook {
       next.catch(() => {}),
     );
     await next;
+    await this.write(record);
   }
 
   /**
