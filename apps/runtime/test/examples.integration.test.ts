@@ -145,4 +145,31 @@ describe("examples/README.md", () => {
     },
     60_000,
   );
+
+  it("the human approval flow: run waits, aria approvals lists it, aria approve lets it finish", async () => {
+    const block = /## Human approval([\s\S]*?)\n## |## Human approval([\s\S]*)$/.exec(readme);
+    const section = block?.[1] ?? block?.[2] ?? "";
+    const runLine = /pnpm aria (run --pipeline approved-report --input '([^']*)')/.exec(section);
+    expect(runLine).not.toBeNull();
+    expect(section).toContain("pnpm aria approvals");
+    expect(section).toContain("pnpm aria approve RUN_ID report");
+    const running = aria(["run", "--pipeline", "approved-report", "--input", runLine![2]!]);
+    let pending: Array<{ runId: string; stepId: string; params: Record<string, unknown> }> = [];
+    for (let i = 0; i < 200 && pending.length === 0; i++) {
+      const listed = await aria(["approvals", "--json"]);
+      expect(listed.code).toBe(0);
+      pending = (JSON.parse(listed.out) as typeof pending).filter((a) => a.stepId === "report");
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pending).toHaveLength(1);
+    expect(pending[0]!.params).toMatchObject({ fileName: "approved_report.txt" });
+    const approved = await aria(["approve", pending[0]!.runId, "report"]);
+    expect(approved.code).toBe(0);
+    const result = await running;
+    expect(result.code).toBe(0);
+    expect(result.out).toContain(
+      `⏸ report waits for approval: aria approve ${pending[0]!.runId} report`,
+    );
+    expect(result.out).toContain("Approved circle report");
+  }, 60_000);
 });

@@ -1,10 +1,11 @@
 /**
  * calculator-tools: an example bundle written with @aria/sdk. Real arithmetic and circle geometry,
  * and `formatReport`, which renders a plain-text report and writes it into the run's workspace.
+ * `approved-report` shows human approval: the report is written only once a person approves.
  */
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { defineTool } from "@aria/sdk";
+import { definePipeline, defineTool } from "@aria/sdk";
 import { z } from "zod";
 
 const finite = (value: number, what: string): number => {
@@ -100,4 +101,31 @@ export const formatReport = defineTool({
     }
     return { report, lines: lines.length, path: fileName };
   },
+});
+
+/**
+ * Human approval: the area is computed at once; writing the report file waits for a person
+ * (`aria approve RUN report`, the console's approvals inbox, or the HTTP API). Nobody answering
+ * within 10 minutes rejects it.
+ */
+export const approvedReport = definePipeline({
+  name: "approved-report",
+  description: "Computes a circle's area, then writes a report file once a person approves",
+  input: Radius,
+  steps: [
+    { id: "area", type: "tool", tool: circleArea, params: { radius: "{{input.radius}}" } },
+    {
+      id: "report",
+      type: "tool",
+      tool: formatReport,
+      params: {
+        title: "Approved circle report",
+        values: { radius: "{{steps.area.output.radius}}", area: "{{steps.area.output.area}}" },
+        fileName: "approved_report.txt",
+      },
+      needsApproval: true,
+      approval: { timeoutMs: 600_000, onTimeout: "reject" },
+    },
+  ],
+  output: "{{steps.report.output}}",
 });
