@@ -696,6 +696,7 @@ export async function composeRuntime(
           backend: createRuntimeBackend({ registries, runs, store, notifier, audit, dataDir }),
           version: pkg.version,
           audit,
+          store,
           logger: logger.child({ component: "mcp" }),
           maxBodyBytes: config.limits.requestBodyBytes,
         }),

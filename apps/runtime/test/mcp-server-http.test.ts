@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { RuntimeConfigSchema } from "@aria/core-types";
+import { packBundle } from "@aria/pkg-store";
 import { createLogger, type RunningServer, startServer } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -11,20 +12,24 @@ import {
   ErrorCode,
   McpError,
   type Progress,
+  ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /**
- * The runtime's `/mcp` route (Streamable HTTP, stateless) driven by the official MCP client:
- * behind the API key, rate limit and audit of `/v1`.
+ * The runtime's `/mcp` route (Streamable HTTP) driven by the official MCP client: behind the API
+ * key, rate limit and audit of `/v1`, with sessions kept as ids in the state store.
  */
 const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
 const examples = path.resolve(import.meta.dirname, "../../../examples");
 const API_KEY = "mcp-http-test-key-0123456789";
+const OTHER_KEY = "mcp-http-other-key-0123456789";
 const auth = { authorization: `Bearer ${API_KEY}` };
 
 let server: RunningServer;
 let client: Client;
+let transport: StreamableHTTPClientTransport;
+const listChanged: number[] = [];
 
 async function connect(headers: Record<string, string>): Promise<Client> {
   const c = new Client({ name: "aria-http-test", version: "1.0.0" });
@@ -42,12 +47,19 @@ beforeAll(async () => {
       examplesDir: examples,
       host: "127.0.0.1",
       port: 0,
-      apiKeys: [API_KEY],
+      apiKeys: [API_KEY, OTHER_KEY],
       features: { containers: false },
     }),
     silent,
   );
-  client = await connect(auth);
+  transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+    requestInit: { headers: auth },
+  });
+  client = new Client({ name: "aria-http-test", version: "1.0.0" });
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    listChanged.push(Date.now());
+  });
+  await client.connect(transport);
 }, 120_000);
 
 afterAll(async () => {
@@ -96,11 +108,106 @@ describe("/mcp (Streamable HTTP)", () => {
     await res.body?.cancel();
   });
 
-  it("answers GET (no standalone stream in stateless mode) with 405", async () => {
-    const res = await fetch(`${server.url}/mcp`, {
-      headers: { ...auth, accept: "text/event-stream" },
+  it("answers GET and DELETE without a session with 405", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      const res = await fetch(`${server.url}/mcp`, {
+        method,
+        headers: { ...auth, accept: "text/event-stream" },
+      });
+      expect(res.status).toBe(405);
+    }
+  });
+
+  it("gives the client a session whose stream tells it when a bundle is installed", async () => {
+    const sessionId = transport.sessionId;
+    expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    const before = listChanged.length;
+    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/counting-bundle"), {
+      write: false,
     });
-    expect(res.status).toBe(405);
+    const res = await fetch(`${server.url}/v1/bundles`, {
+      method: "POST",
+      body: packed.bytes,
+      headers: { ...auth, "content-type": "application/octet-stream" },
+    });
+    expect(res.status).toBe(201);
+    await expect.poll(() => listChanged.length, { timeout: 10_000 }).toBeGreaterThan(before);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain("pipeline.counting-tools__count-chain");
+  });
+
+  it("tells a client that resumes from an older list about the change at once", async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/mcp`, {
+      headers: {
+        ...auth,
+        accept: "text/event-stream",
+        "mcp-session-id": transport.sessionId ?? "",
+        "mcp-protocol-version": "2025-06-18",
+        "last-event-id": "0000000000000000",
+      },
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("notifications/tools/list_changed")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    controller.abort();
+    expect(text).toMatch(/^retry: 250\nid: [0-9a-f]{16}\n/);
+    expect(text).toContain('"method":"notifications/tools/list_changed"');
+  });
+
+  it("refuses a session id it did not give, or gave to another key, with 404", async () => {
+    const init = (headers: Record<string, string>) =>
+      fetch(`${server.url}/mcp`, {
+        method: "POST",
+        headers: {
+          ...headers,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": "2025-06-18",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" }),
+      });
+    const unknown = await init({ ...auth, "mcp-session-id": "no-such-session" });
+    expect(unknown.status).toBe(404);
+    const other = await init({
+      authorization: `Bearer ${OTHER_KEY}`,
+      "mcp-session-id": transport.sessionId ?? "",
+    });
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: { message: string } }).error.message).toBe(
+      "Session not found",
+    );
+  });
+
+  it("ends a session on DELETE", async () => {
+    const extra = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+      requestInit: { headers: auth },
+    });
+    const c = new Client({ name: "short-lived", version: "1.0.0" });
+    await c.connect(extra);
+    const id = extra.sessionId;
+    expect(id).toBeDefined();
+    await extra.terminateSession();
+    const res = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: {
+        ...auth,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": id ?? "",
+        "mcp-protocol-version": "2025-06-18",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(res.status).toBe(404);
+    await c.close();
   });
 
   it("lists the pipeline with its input schema", async () => {

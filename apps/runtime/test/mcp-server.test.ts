@@ -4,13 +4,15 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { RuntimeConfigSchema } from "@aria/core-types";
 import { packBundle } from "@aria/pkg-store";
-import { composeRuntime, createLogger, type Runtime } from "@aria/runtime";
+import { type AppEnv, composeRuntime, createLogger, type Runtime } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import {
   type CallToolResult,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decodeId,
@@ -19,6 +21,7 @@ import {
   mcpToolName,
   parseMcpToolName,
 } from "../src/mcp/names.ts";
+import { createMcpRoute } from "../src/mcp/route.ts";
 import { createRuntimeBackend } from "../src/mcp/runtime-backend.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
 
@@ -159,4 +162,76 @@ describe("the in-process backend (what /mcp serves)", () => {
       client.callTool({ name: "tool.text-tools__wordCount", arguments: { text: "a" } }),
     ).rejects.toThrow(/Unknown tool 'tool.text-tools__wordCount'/);
   });
+});
+
+describe("the /mcp route's notification stream", () => {
+  it("ends its stream after streamMaxMs; the client reconnects and still hears of changes", async () => {
+    const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-stream-"));
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({ dataDir, features: { containers: false } }),
+      silent,
+    );
+    const app = new Hono<AppEnv>();
+    app.use(async (c, next) => {
+      c.set("principal", "stream-test");
+      await next();
+    });
+    app.route(
+      "/mcp",
+      createMcpRoute({
+        backend: createRuntimeBackend({
+          registries: runtime.registries,
+          runs: runtime.runs,
+          store: runtime.store,
+          notifier: { subscribe: () => () => undefined, notify: () => undefined },
+          audit: runtime.audit,
+          dataDir,
+        }),
+        version: "0.0.0",
+        audit: runtime.audit,
+        store: runtime.store,
+        streamMaxMs: 100,
+      }),
+    );
+    const gets: string[] = [];
+    const client = new Client({ name: "reconnecting", version: "1.0.0" });
+    const changes: number[] = [];
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changes.push(Date.now());
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL("http://aria.invalid/mcp"), {
+        fetch: async (url, init) => {
+          if (init?.method === "GET")
+            gets.push(new Headers(init.headers).get("last-event-id") ?? "");
+          return app.fetch(new Request(url, init));
+        },
+      }),
+    );
+    try {
+      // Several streams in a row, each resumed from the list id of the one before.
+      await expect.poll(() => gets.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+      expect(gets[0]).toBe("");
+      expect(gets.at(-1)).toMatch(/^[0-9a-f]{16}$/);
+      expect(changes).toEqual([]);
+
+      const { bytes } = await packBundle(
+        path.resolve(import.meta.dirname, "../../../examples/calculator-tools"),
+        { write: false },
+      );
+      const res = await runtime.app.request("/v1/bundles", {
+        method: "POST",
+        body: bytes,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      expect(res.status).toBe(201);
+      await expect.poll(() => changes.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toContain("tool.calculator-tools__add");
+    } finally {
+      await client.close();
+      await runtime.close();
+    }
+  }, 60_000);
 });

@@ -124,9 +124,15 @@ const ROUTES: Record<string, Record<string, Op>> = {
   "/mcp": {
     post: {
       summary:
-        "Model Context Protocol over Streamable HTTP, stateless (a JSON-RPC message; answers JSON or an SSE stream): the tools, agents, teams and pipelines as MCP tools (docs/mcp.md)",
+        "Model Context Protocol over Streamable HTTP (a JSON-RPC message; answers JSON or an SSE stream): the tools, agents, teams and pipelines as MCP tools (docs/mcp.md)",
       ok: 200,
     },
+    get: {
+      summary: "An MCP session's notification stream (SSE; needs Mcp-Session-Id)",
+      ok: 200,
+      answer: "text/event-stream",
+    },
+    delete: { summary: "End an MCP session (Mcp-Session-Id)", ok: 200 },
   },
 };
 
