@@ -265,6 +265,50 @@ describe("/mcp (Streamable HTTP)", () => {
     expect(submits.entries.find((e) => e.target === structured.runId)?.actor).toBe(entry?.actor);
   }, 60_000);
 
+  it("waits while a step waits for approval, tells the client how to approve, then answers", async () => {
+    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/approval-bundle"), {
+      write: false,
+    });
+    const installed = await fetch(`${server.url}/v1/bundles`, {
+      method: "POST",
+      body: packed.bytes,
+      headers: { ...auth, "content-type": "application/octet-stream" },
+    });
+    expect(installed.status).toBe(201);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === "tool.approval-tools__transfer")?.description).toContain(
+      "needs a human's approval",
+    );
+
+    let approved: Promise<Response> | undefined;
+    const progress: Progress[] = [];
+    const result = (await client.callTool(
+      { name: "pipeline.approval-tools__payout", arguments: { item: "book", payee: "alice" } },
+      undefined,
+      {
+        onprogress: (p) => {
+          progress.push(p);
+          const command = /aria approve (run_\S+) transfer/.exec(p.message ?? "");
+          // A person approves, with an edited amount.
+          if (command && !approved)
+            approved = fetch(`${server.url}/v1/runs/${command[1]}/approvals/transfer`, {
+              method: "POST",
+              headers: { ...auth, "content-type": "application/json" },
+              body: JSON.stringify({ decision: "approve", params: { amount: 1, payee: "alice" } }),
+            });
+        },
+      },
+    )) as CallToolResult;
+    expect((await approved)?.status).toBe(200);
+    expect(progress.map((p) => p.message).join("\n")).toContain(
+      "step 'transfer' waits for a human's approval",
+    );
+    expect(result.structuredContent).toMatchObject({
+      status: "succeeded",
+      result: { text: "paid 1 to alice" },
+    });
+  }, 60_000);
+
   it("rejects an unknown tool with a clear protocol error", async () => {
     const error = await client.callTool({ name: "pipeline.no-such__thing", arguments: {} }).then(
       () => undefined,

@@ -233,30 +233,46 @@ describe("aria mcp (stdio)", () => {
   }, 60_000);
 
   it("cancels the run when the client cancels the call", async () => {
+    // A pipeline whose second step waits for a person: the call is cancelled while it waits.
+    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/approval-bundle"), {
+      write: false,
+    });
+    const res = await fetch(`${server.url}/v1/bundles`, {
+      method: "POST",
+      body: packed.bytes,
+      headers: {
+        "content-type": "application/octet-stream",
+        authorization: `Bearer ${API_KEY}`,
+      },
+    });
+    expect(res.status).toBe(201);
+    let runId: string | undefined;
     const controller = new AbortController();
     const call = client.callTool(
-      { name: "pipeline.counting-tools__count-chain", arguments: { start: 100 } },
+      { name: "pipeline.approval-tools__payout", arguments: { item: "boat", payee: "eve" } },
       undefined,
       {
         signal: controller.signal,
-        // Cancel as soon as the run has started (five steps are still to come).
-        onprogress: () => controller.abort(),
+        onprogress: (p) => {
+          const waiting = /aria approve (run_\S+) transfer/.exec(p.message ?? "");
+          if (waiting) {
+            runId = waiting[1];
+            controller.abort();
+          }
+        },
       },
     );
     await expect(call).rejects.toThrow(/abort/i);
-    const runs = async () =>
+    expect(runId).toBeDefined();
+    const status = async () =>
       (
         (await (
-          await fetch(`${server.url}/v1/runs?limit=50`, {
+          await fetch(`${server.url}/v1/runs/${runId}`, {
             headers: { authorization: `Bearer ${API_KEY}` },
           })
-        ).json()) as {
-          runs: Array<{ status: string; target: { name: string }; createdAt: string }>;
-        }
-      ).runs.filter((r) => r.target.name === "count-chain");
-    await expect
-      .poll(async () => (await runs()).some((r) => r.status === "cancelled"), { timeout: 10_000 })
-      .toBe(true);
+        ).json()) as { status: string }
+      ).status;
+    await expect.poll(status, { timeout: 10_000 }).toBe("cancelled");
   }, 60_000);
 
   it("kept stdout pure JSON-RPC (no transport errors)", () => {

@@ -17,6 +17,8 @@ export interface McpTarget {
 
 /** One event of a run, as the backend sees it (`RunEvent` without the parts a client ignores). */
 export interface McpRunEvent {
+  /** The run the event belongs to. */
+  runId: string;
   type: string;
   stepId?: string;
   data: Record<string, unknown>;

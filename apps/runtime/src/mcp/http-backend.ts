@@ -99,6 +99,7 @@ export function createHttpBackend(client: ApiClient, options: HttpBackendOptions
         // The stream ends after the run's terminal event.
         await client.events(runId, (event) =>
           onEvent?.({
+            runId,
             type: event.type,
             ...(event.stepId ? { stepId: event.stepId } : {}),
             data: event.data,

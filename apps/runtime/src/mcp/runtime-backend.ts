@@ -199,6 +199,7 @@ async function followEvents(
       for (const event of events) {
         after = event.seq;
         onEvent?.({
+          runId,
           type: event.type,
           ...(event.stepId ? { stepId: event.stepId } : {}),
           data: event.data,

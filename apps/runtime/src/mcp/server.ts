@@ -251,7 +251,9 @@ function progressReporter(): (
     switch (event.type) {
       case "run.started":
         if (typeof event.data.steps === "number") total = event.data.steps;
-        if (typeof event.data.finishedSteps === "number") finished = event.data.finishedSteps;
+        // A resumed run (after a restart or an approval) counts what it had already finished.
+        if (typeof event.data.finishedSteps === "number")
+          finished = Math.max(finished, event.data.finishedSteps);
         message = event.data.resumed ? "run resumed" : "run started";
         break;
       case "plan.created":
@@ -271,7 +273,7 @@ function progressReporter(): (
         message = `${step} retrying`;
         break;
       case "approval.requested":
-        message = `${step} waits for a human's approval`;
+        message = `${step} waits for a human's approval: aria approve ${event.runId} ${event.stepId ?? ""} (or POST /v1/runs/${event.runId}/approvals/${event.stepId ?? ""})`;
         break;
       case "approval.resolved":
         message = `${step} approval resolved`;
