@@ -74,6 +74,7 @@ export interface RunDetail {
   status: RunStatus;
   target: RunTarget;
   task?: string;
+  input?: unknown;
   plan: { id: string; objective?: string; steps: PlanStep[]; revision?: number } | null;
   steps: StepResult[];
   result: unknown;

@@ -10,6 +10,7 @@ import {
 import { ErrorPanel, JsonView, Section, StatusBadge, useTitle } from "../components/common.tsx";
 import { formatCost, formatDuration, formatTime, json, shortId, targetLabel } from "../format.ts";
 import { layoutPlan, NODE_HEIGHT, NODE_WIDTH } from "../graph/layout.ts";
+import { previewResolved } from "../graph/placeholders.ts";
 import { Link } from "../router.tsx";
 import { ApprovalCard } from "./approvals.tsx";
 import { runDuration, useNow } from "./runs.tsx";
@@ -193,7 +194,6 @@ function PlanGraph(props: {
         {layout.nodes.map((n) => {
           const view = props.views.get(n.id);
           const status = view?.status ?? "pending";
-          const label = `${n.id}: ${view?.type ?? "step"} ${view?.target ?? ""}, ${status}`;
           return (
             <a
               key={n.id}
@@ -201,7 +201,6 @@ function PlanGraph(props: {
               className={`node node-${status}`}
               data-step-id={n.id}
               data-status={status}
-              aria-label={label}
               onClick={(e) => {
                 e.preventDefault();
                 props.onSelect(n.id);
@@ -212,7 +211,7 @@ function PlanGraph(props: {
                 {n.id.length > 20 ? `${n.id.slice(0, 19)}…` : n.id}
               </text>
               <text x={n.x + 10} y={n.y + 38} className="node-sub">
-                {`${status} · ${(view?.target ?? "").slice(0, 16)}`}
+                {`${status} · ${view?.type ?? "step"}`}
               </text>
             </a>
           );
@@ -337,7 +336,12 @@ function Reflections(props: { events: RunEvent[] }) {
   );
 }
 
-function StepDetails(props: { view: StepView; open: boolean; onToggle: (open: boolean) => void }) {
+function StepDetails(props: {
+  view: StepView;
+  run: RunDetail;
+  open: boolean;
+  onToggle: (open: boolean) => void;
+}) {
   const { view } = props;
   const r = view.result;
   const retries = view.events.filter((e) => e.type === "step.retrying");
@@ -347,6 +351,19 @@ function StepDetails(props: { view: StepView; open: boolean; onToggle: (open: bo
   const hasLogs =
     output && typeof output === "object" && ("stdout" in output || "stderr" in output);
   const stderr = typeof r?.error?.details?.stderr === "string" ? r.error.details.stderr : undefined;
+  // The runtime's own record of the resolved input when it has one; otherwise the plan's
+  // parameters resolved here against the run's input and the earlier steps' outputs.
+  const preview = useMemo(() => {
+    if (r?.resolvedParams || !view.plan?.params) return undefined;
+    const results = new Map(props.run.steps.map((s) => [s.stepId, s]));
+    return previewResolved(view.plan.params, {
+      input: props.run.input,
+      steps: (props.run.plan?.steps ?? []).map((s) => {
+        const res = results.get(s.id);
+        return { id: s.id, output: res?.output, hasOutput: res?.status === "succeeded" };
+      }),
+    });
+  }, [r, view.plan, props.run]);
   return (
     <details
       className={`step step-${view.status}`}
@@ -372,11 +389,17 @@ function StepDetails(props: { view: StepView; open: boolean; onToggle: (open: bo
         {r?.error ? <ErrorPanel error={r.error} title={`Step ${view.id} failed`} /> : null}
         <div className="two-col">
           <div>
-            <h4>Input {r?.resolvedParams ? "(resolved)" : "(as planned)"}</h4>
+            <h4>Input</h4>
             <JsonView
-              value={r?.resolvedParams ?? view.plan?.params ?? {}}
+              value={r?.resolvedParams ?? preview?.value ?? view.plan?.params ?? {}}
               label={`Input of step ${view.id}`}
             />
+            {preview && preview.unresolved > 0 ? (
+              <p className="muted">
+                {preview.unresolved} placeholder{preview.unresolved === 1 ? "" : "s"} not resolved
+                yet.
+              </p>
+            ) : null}
           </div>
           <div>
             <h4>Output</h4>
@@ -494,17 +517,6 @@ export function RunPage(props: { runId: string }) {
   const active = run ? ACTIVE.has(run.status) : true;
   const now = useNow(active);
 
-  // A failed step opens by itself once, so its guidance is in view.
-  const autoOpened = useRef(new Set<string>());
-  useEffect(() => {
-    for (const v of views) {
-      if (v.status === "failed" && !autoOpened.current.has(v.id)) {
-        autoOpened.current.add(v.id);
-        setOpen((prev) => new Set(prev).add(v.id));
-      }
-    }
-  }, [views]);
-
   const select = (id: string) => {
     setOpen((prev) => new Set(prev).add(id));
     requestAnimationFrame(() => {
@@ -590,6 +602,12 @@ export function RunPage(props: { runId: string }) {
           <strong>Task:</strong> {run.task}
         </p>
       ) : null}
+      {run.input !== undefined ? (
+        <details className="schema">
+          <summary>Run input</summary>
+          <JsonView value={run.input} label="Run input" />
+        </details>
+      ) : null}
       <ErrorPanel error={actionError as Error} title="Cancel failed" />
       {run.error ? <ErrorPanel error={run.error} title="The run failed" /> : null}
       {pendingApprovals.length > 0 ? (
@@ -637,6 +655,7 @@ export function RunPage(props: { runId: string }) {
           <StepDetails
             key={v.id}
             view={v}
+            run={run}
             open={open.has(v.id)}
             onToggle={(isOpen) =>
               setOpen((prev) => {

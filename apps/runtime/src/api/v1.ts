@@ -63,6 +63,7 @@ export function runView(run: RunState) {
     status: run.status,
     target: run.target,
     ...(run.task !== undefined ? { task: run.task } : {}),
+    ...(run.input !== undefined ? { input: run.input } : {}),
     ...(run.sessionId !== undefined ? { sessionId: run.sessionId } : {}),
     plan: run.plan ?? null,
     steps: run.steps,
