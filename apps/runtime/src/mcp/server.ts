@@ -105,7 +105,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
         : target.description,
       inputSchema: target.inputSchema as Tool["inputSchema"],
       outputSchema: OUTPUT_SCHEMA as unknown as Tool["outputSchema"],
-      annotations: { title: `${TITLES[target.kind]} ${target.id}`, openWorldHint: false },
+      annotations: { title: `${TITLES[target.kind]} ${target.id}` },
       _meta: { "aria/kind": target.kind, "aria/id": target.id },
     }));
     return { tools };
