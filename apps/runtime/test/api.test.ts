@@ -79,7 +79,8 @@ describe("bundles over HTTP", () => {
     expect((tools.tools as Json[]).map((t) => t.id)).toEqual(
       expect.arrayContaining(["calculator-tools/add", "text-tools/wordCount", "calculator"]),
     );
-    expect((await json(await runtime.app.request("/v1/pipelines"))).pipelines).toHaveLength(2);
+    // text-tools' two pipelines and calculator-tools' approved-report.
+    expect((await json(await runtime.app.request("/v1/pipelines"))).pipelines).toHaveLength(3);
     expect((await json(await runtime.app.request("/v1/agents"))).agents).toHaveLength(2);
     expect((await json(await runtime.app.request("/v1/teams"))).teams).toHaveLength(1);
   });

@@ -135,6 +135,7 @@ describe("aria bundle pack | inspect | install | list", () => {
     ]);
     expect(agents.listTeams().map((t) => t.id)).toEqual(["text-tools/review-team"]);
     expect(agents.listPipelines().map((p) => p.id)).toEqual([
+      "calculator-tools/approved-report",
       "text-tools/circle-analysis",
       "text-tools/text-report",
     ]);
