@@ -9,6 +9,8 @@ tag=${1:-aria-runtime:latest}
 base=${2:-aria-tool-runner:latest}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-pnpm exec turbo run build --filter=@aria/runtime... --output-logs=errors-only >&2
+pnpm exec turbo run build --filter=@aria/runtime... --filter=@aria/console --output-logs=errors-only >&2
 pnpm --filter @aria/runtime deploy --prod "$out/app" >&2
+# The console's built assets (apps/console/dist), served by the runtime at /console.
+cp -R apps/console/dist "$out/app/console"
 docker build --quiet --build-arg "BASE=$base" -f deploy/runtime/Dockerfile -t "$tag" "$out/app"

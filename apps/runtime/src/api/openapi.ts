@@ -75,6 +75,23 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ["id"],
     },
   },
+  "/v1/events": {
+    get: {
+      summary:
+        "Every run's changes as Server-Sent Events: runs.snapshot ({runs}) first, then run.updated (one run's summary) per change",
+      ok: 200,
+      query: ["limit"],
+      answer: "text/event-stream",
+    },
+  },
+  "/console": {
+    get: {
+      summary: "The web console (HTML; its assets under /console/ need no key, its API calls do)",
+      ok: 200,
+      auth: false,
+      answer: "text/html",
+    },
+  },
   "/v1/runs/{id}/events": {
     get: {
       summary: "The run's events as Server-Sent Events (Last-Event-ID resumes)",
