@@ -102,6 +102,8 @@ export interface Runtime {
   intelligence: Intelligence;
   runs: RunService;
   closeables: Closeable[];
+  /** Ends the event streams (SSE) so that a server shutting down is not held open by them. */
+  stopStreams(): void;
   close(): Promise<void>;
 }
 
@@ -652,7 +654,10 @@ export async function composeRuntime(
   }
   const runDispatcher = dispatcher;
   closeables.push({ name: "dispatcher", close: () => runDispatcher.close() });
+  // Aborted at shutdown: long-lived event streams end (their clients resume elsewhere).
+  const streams = new AbortController();
   const v1 = createV1({
+    shutdown: streams.signal,
     bundles,
     registries,
     runs,
@@ -688,7 +693,7 @@ export async function composeRuntime(
     rateLimitPerMinute: config.limits.rateLimitPerMinute,
     routes: [
       { path: "/v1", app: v1 },
-      { path: "/v1", app: createEventsStream({ store }) },
+      { path: "/v1", app: createEventsStream({ store, shutdown: streams.signal }) },
       // MCP over Streamable HTTP: the same auth, rate limit and audit as /v1 (mounted after them).
       {
         path: "/mcp",
@@ -746,9 +751,11 @@ export async function composeRuntime(
     intelligence,
     runs,
     closeables,
+    stopStreams: () => streams.abort(),
     async close() {
       if (closed) return;
       closed = true;
+      streams.abort();
       for (const part of [...closeables].reverse()) {
         try {
           // A part that cannot close (e.g. a dependency that is down) must not hold the shutdown.

@@ -33,6 +33,8 @@ export async function startServer(
     port,
     close() {
       closing ??= (async () => {
+        // Event streams (SSE) would hold the server open; they end now, requests finish.
+        runtime.stopStreams();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Idle keep-alive connections must not hold the shutdown open.

@@ -101,8 +101,15 @@ describe("human approval (Redis, queue workers, restarts)", () => {
     const inbox = await api(server, "GET", "/v1/approvals");
     expect(inbox.body.approvals.map((a: Json) => a.runId)).toContain(runId);
 
+    // A client follows the paused run's events; shutting down ends its stream (it would
+    // otherwise hold the server open while the run waits) and the client may resume elsewhere.
+    const following = await fetch(`${server.url}/v1/runs/${runId}/events`);
+    const streamed = following.text();
     // Restart: a new runtime process on the same Redis and data directory.
     await server.close();
+    const seen = await streamed;
+    expect(seen).toContain("event: approval.requested");
+    expect(seen).not.toContain("event: run.completed");
     server = await boot();
     const after = await until(server, runId, ["paused"]);
     expect(after.approvals).toHaveLength(1);

@@ -21,6 +21,8 @@ export interface EventsStreamDeps {
   /** How often the run list is re-read for changes (default 1000 ms). */
   pollMs?: number;
   heartbeatMs?: number;
+  /** Aborted when the server shuts down: the stream ends so the connection can close. */
+  shutdown?: AbortSignal;
 }
 
 /**
@@ -50,7 +52,7 @@ export function createEventsStream(deps: EventsStreamDeps): Hono<AppEnv> {
           event: "runs.snapshot",
           data: JSON.stringify({ runs: first.map(runSummary) }),
         });
-        while (!stream.aborted) {
+        while (!stream.aborted && deps.shutdown?.aborted !== true) {
           await stream.sleep(deps.pollMs ?? 1000);
           if (stream.aborted) break;
           const runs = await deps.store.listRuns({ limit });

@@ -40,7 +40,14 @@ const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
  */
 export function streamRunEvents(
   c: Context,
-  deps: { store: StateStore; notifier: EventNotifier; runId: string; heartbeatMs?: number },
+  deps: {
+    store: StateStore;
+    notifier: EventNotifier;
+    runId: string;
+    heartbeatMs?: number;
+    /** Aborted when the server shuts down: the stream ends (clients resume with Last-Event-ID). */
+    shutdown?: AbortSignal;
+  },
 ) {
   const header = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
   let after = Number.parseInt(header, 10);
@@ -58,9 +65,11 @@ export function streamRunEvents(
     stream.onAbort(() => {
       wake?.();
     });
+    const onShutdown = () => wake?.();
+    deps.shutdown?.addEventListener("abort", onShutdown, { once: true });
     try {
       let done = false;
-      while (!done && !stream.aborted) {
+      while (!done && !stream.aborted && deps.shutdown?.aborted !== true) {
         if (!pending) {
           await new Promise<void>((resolve) => {
             wake = resolve;
@@ -84,6 +93,7 @@ export function streamRunEvents(
     } finally {
       clearInterval(heartbeat);
       unsubscribe();
+      deps.shutdown?.removeEventListener("abort", onShutdown);
     }
   });
 }

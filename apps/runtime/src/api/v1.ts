@@ -28,6 +28,8 @@ export interface V1Deps {
   audit: AuditLog;
   limits: { requestBodyBytes: number; bundleArchiveBytes: number };
   dataDir: string;
+  /** Aborted when the server shuts down: event streams end so connections can close. */
+  shutdown?: AbortSignal;
 }
 
 function bundleView(b: {
@@ -324,7 +326,12 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
     const runId = c.req.param("id");
     const run = await deps.runs.get(runId);
     if (!run) throw new AriaError("RUN_NOT_FOUND", { message: `No run with id ${runId}` });
-    return streamRunEvents(c, { store: deps.store, notifier: deps.notifier, runId });
+    return streamRunEvents(c, {
+      store: deps.store,
+      notifier: deps.notifier,
+      runId,
+      ...(deps.shutdown !== undefined ? { shutdown: deps.shutdown } : {}),
+    });
   });
   app.post("/runs/:id/cancel", async (c) => {
     const run = await deps.runs.cancel(c.req.param("id"), principal(c));
