@@ -6,6 +6,12 @@ import { Writable } from "node:stream";
 import { RuntimeConfigSchema } from "@aria/core-types";
 import { packBundle } from "@aria/pkg-store";
 import { createLogger, type RunningServer, startServer } from "@aria/runtime";
+import {
+  type FakeProviderServer,
+  type RecordedRequest,
+  reply,
+  startFakeOpenAI,
+} from "@aria/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +33,7 @@ const axeSource = fs.readFileSync(
 );
 
 let server: RunningServer;
+let llm: FakeProviderServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -71,6 +78,19 @@ async function startPipeline(p: Page, name: string, fill: (p: Page) => Promise<v
   return runIdOf(p);
 }
 
+/** The agent's scripted model: call the pause tool once, then answer. */
+function script(request: RecordedRequest) {
+  const messages = (request.body?.messages ?? []) as Array<{ role: string; content?: string }>;
+  const tools = ((request.body?.tools ?? []) as Array<{ function: { name: string } }>).map(
+    (t) => t.function.name,
+  );
+  const result = messages.find((m) => m.role === "tool");
+  if (result) return reply.text(`Paused as asked: ${result.content}`);
+  const pauseTool = tools.find((name) => name.endsWith("pause"));
+  if (pauseTool) return reply.toolCall(pauseTool, { label: "agent", ms: 20 });
+  return reply.text("ok");
+}
+
 async function apiGet<T>(route: string): Promise<T> {
   const res = await fetch(`${server.url}${route}`, { headers: { authorization: `Bearer ${KEY}` } });
   return (await res.json()) as T;
@@ -85,6 +105,7 @@ beforeAll(async () => {
   await build({ root: consoleDir, logLevel: "error", build: { outDir, emptyOutDir: true } });
   process.env.ARIA_CONSOLE_DIR = outDir;
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-console-e2e-"));
+  llm = await startFakeOpenAI(script);
   server = await startServer(
     RuntimeConfigSchema.parse({
       host: "127.0.0.1",
@@ -92,6 +113,10 @@ beforeAll(async () => {
       dataDir,
       apiKeys: [KEY],
       features: { containers: false, reflection: false, planning: false },
+      llm: {
+        providers: ["openai"],
+        openai: { apiKey: "sk-console-e2e-0123456789", baseURL: llm.baseURL, model: "gpt-4o-mini" },
+      },
     }),
     silent,
   );
@@ -118,6 +143,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  await llm?.close();
   delete process.env.ARIA_CONSOLE_DIR;
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   if (outDir) fs.rmSync(outDir, { recursive: true, force: true });
@@ -265,6 +291,30 @@ describe("the console in Chromium against a real runtime", () => {
       .locator("details[data-step-id='transfer']")
       .getByText("approve", { exact: true })
       .waitFor();
+  });
+
+  it("runs an agent and shows its LLM calls with tokens and cost", async () => {
+    await page.getByRole("link", { name: "Start work" }).first().click();
+    await page.getByLabel("agent", { exact: true }).check();
+    await page.getByLabel("Agent", { exact: true }).selectOption("console-demo/helper");
+    await page.getByLabel("Task").fill("Pause briefly, then tell me.");
+    await page.getByRole("button", { name: "Start agent" }).click();
+    const runId = await runIdOf(page);
+    await page.locator(".page-head .badge[data-status='succeeded']").waitFor();
+    const run = await apiGet<{ cost: { inputTokens: number; outputTokens: number; usd: number } }>(
+      `/v1/runs/${runId}`,
+    );
+    expect(run.cost.inputTokens).toBeGreaterThan(0);
+    await page
+      .getByRole("heading", { name: /^LLM calls \(\d+\)$/ })
+      .first()
+      .waitFor();
+    const table = page.locator("table.compact").first();
+    expect(await table.textContent()).toContain("gpt-4o-mini");
+    await page
+      .getByText(`${run.cost.inputTokens} in / ${run.cost.outputTokens} out tokens`)
+      .waitFor();
+    await snapshot(page, "run-agent");
   });
 
   it("cancels a running run", async () => {

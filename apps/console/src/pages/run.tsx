@@ -275,15 +275,23 @@ function EventList(props: {
   );
 }
 
-function LlmCalls(props: { events: RunEvent[] }) {
+function LlmCalls(props: { events: RunEvent[]; withStep?: boolean }) {
   const calls = props.events.filter((e) => e.type === "llm.usage");
   if (calls.length === 0) return null;
+  const input = calls.reduce((a, c) => a + Number(c.data.inputTokens ?? 0), 0);
+  const output = calls.reduce((a, c) => a + Number(c.data.outputTokens ?? 0), 0);
+  const cost = calls.reduce((a, c) => a + Number(c.data.costUsd ?? 0), 0);
+  const Heading = props.withStep ? "h3" : "h4";
   return (
     <div className="subsection">
-      <h4>LLM calls ({calls.length})</h4>
+      <Heading>LLM calls ({calls.length})</Heading>
+      <p className="muted">
+        {input} tokens in, {output} out · {formatCost(cost)}
+      </p>
       <table className="table compact">
         <thead>
           <tr>
+            {props.withStep ? <th scope="col">Step</th> : null}
             <th scope="col">Model</th>
             <th scope="col">Source</th>
             <th scope="col">Tokens in / out</th>
@@ -293,6 +301,9 @@ function LlmCalls(props: { events: RunEvent[] }) {
         <tbody>
           {calls.map((c) => (
             <tr key={c.seq}>
+              {props.withStep ? (
+                <td data-label="Step">{c.stepId ? <code>{c.stepId}</code> : "(run)"}</td>
+              ) : null}
               <td data-label="Model">
                 {String(c.data.provider ?? "")} {String(c.data.model ?? "")}
                 {c.data.cached ? " (cached)" : ""}
@@ -649,6 +660,11 @@ export function RunPage(props: { runId: string }) {
       <Section title="Timeline" id="timeline">
         <Timeline views={views} runStart={Date.parse(run.createdAt)} now={now} />
       </Section>
+      {events.some((e) => e.type === "llm.usage") ? (
+        <Section title="Model usage" id="llm">
+          <LlmCalls events={events} withStep />
+        </Section>
+      ) : null}
       <Section title="Steps" id="steps">
         {views.length === 0 ? <p className="muted">No steps yet.</p> : null}
         {views.map((v) => (
@@ -669,7 +685,6 @@ export function RunPage(props: { runId: string }) {
           />
         ))}
         <Reflections events={runLevel} />
-        <LlmCalls events={runLevel} />
       </Section>
       <Section title="Result" id="result">
         {run.result !== null && run.result !== undefined ? (
