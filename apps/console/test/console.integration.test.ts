@@ -237,6 +237,22 @@ describe("the console in Chromium against a real runtime", () => {
     await snapshot(page, "runs");
   });
 
+  it("updates the runs list live as runs start and finish", async () => {
+    await page.getByRole("link", { name: "Runs", exact: true }).click();
+    await page.getByText("Live", { exact: true }).waitFor();
+    const res = await fetch(`${server.url}/v1/runs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        pipeline: "console-demo/fan-out",
+        input: { text: "api", delayMs: 700 },
+      }),
+    });
+    const { runId } = (await res.json()) as { runId: string };
+    await page.locator(`tr[data-run-id="${runId}"][data-status="running"]`).waitFor();
+    await page.locator(`tr[data-run-id="${runId}"][data-status="succeeded"]`).waitFor();
+  });
+
   it("opens a failed step and reads its guidance", async () => {
     const runId = await startPipeline(page, "breaks", async (p) => {
       await p.getByLabel("reason").fill("no fuel");
@@ -247,7 +263,9 @@ describe("the console in Chromium against a real runtime", () => {
     }>(`/v1/runs/${runId}`);
     const failed = run.steps.find((s) => s.stepId === "boom")!;
     expect(failed.error?.userGuidance).toBeTruthy();
-    await page.locator(".plan-graph [data-step-id='boom'][data-status='failed']").click();
+    // With the keyboard: the graph's nodes are links to the steps' details.
+    await page.locator(".plan-graph [data-step-id='boom'][data-status='failed']").focus();
+    await page.keyboard.press("Enter");
     const details = page.locator("details[data-step-id='boom']");
     await expect.poll(() => details.getAttribute("open")).not.toBeNull();
     const alert = details.getByRole("alert");
