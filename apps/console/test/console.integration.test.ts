@@ -245,7 +245,7 @@ describe("the console in Chromium against a real runtime", () => {
       headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
       body: JSON.stringify({
         pipeline: "console-demo/fan-out",
-        input: { text: "api", delayMs: 700 },
+        input: { text: "api", delayMs: 1500 },
       }),
     });
     const { runId } = (await res.json()) as { runId: string };
