@@ -204,6 +204,7 @@ describe("the console in Chromium against a real runtime", () => {
       await p.getByLabel("delayMs").fill("1500");
       await p.getByLabel("shout").check();
       await p.getByLabel("mode").selectOption({ label: "thorough" });
+      await snapshot(p, "start");
     });
     const node = (id: string, status: string) =>
       page.locator(`.plan-graph [data-step-id="${id}"][data-status="${status}"]`);

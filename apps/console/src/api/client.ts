@@ -1,4 +1,7 @@
 import { type SseEvent, SseParser } from "./sse-parser.ts";
+import type { ErrorBody } from "./types.ts";
+
+export type { ErrorBody } from "./types.ts";
 
 const KEY = "aria.console.apiKey";
 
@@ -34,17 +37,6 @@ export function isAuthRequired(): boolean {
 export function onAuthChange(listener: () => void): () => void {
   authListeners.add(listener);
   return () => authListeners.delete(listener);
-}
-
-/** The runtime's error envelope body (contracts §3). */
-export interface ErrorBody {
-  code: string;
-  message: string;
-  userGuidance?: string;
-  recoveryActions?: string[];
-  category?: string;
-  severity?: string;
-  details?: Record<string, unknown>;
 }
 
 /** An HTTP answer that was not 2xx, with the runtime's error body when it sent one. */

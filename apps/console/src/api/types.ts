@@ -1,5 +1,15 @@
 /** What the runtime's API answers (contracts §3), as the console reads it. */
-import type { ErrorBody } from "./client.ts";
+
+/** The runtime's error envelope body (contracts §3). */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  userGuidance?: string;
+  recoveryActions?: string[];
+  category?: string;
+  severity?: string;
+  details?: Record<string, unknown>;
+}
 
 export type RunStatus = "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
 
