@@ -12,6 +12,8 @@ for attempt in 1 2 3; do
   echo "pnpm install failed (attempt $attempt); retrying" >&2
   sleep 3
 done
+echo "==> building the console (served at /console)"
+pnpm --filter @aria/console build >/dev/null || echo "warning: the console could not be built; /console will say how to build it" >&2
 if [ -x deploy/tool-runner/build-local.sh ] && docker version >/dev/null 2>&1; then
   echo "==> building the tool-runner image (Docker is reachable)"
   deploy/tool-runner/build-local.sh || echo "warning: the tool-runner image could not be built; container steps will fail until it is (see docs/troubleshooting.md)" >&2

@@ -75,5 +75,15 @@ describe("the runtime image (deploy/runtime/Dockerfile)", () => {
       tools: Array<{ id: string }>;
     };
     expect(tools.tools.map((t) => t.id)).toContain("calculator");
+    // The console's production build is in the image and served at /console.
+    const page = await fetch(`http://127.0.0.1:${port}/console/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const html = await page.text();
+    const script = /src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`http://127.0.0.1:${port}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toContain("javascript");
   }, 300_000);
 });

@@ -41,6 +41,8 @@ export const StepCheckpointSchema = z.strictObject({
   usage: CheckpointUsageSchema.optional(),
   /** A failure the run continues past (reflection skipped the step or a plan revision replaced it). */
   tolerated: z.boolean().optional(),
+  /** The parameters the step ran with: placeholders resolved (and an approver's edits applied). */
+  resolvedParams: z.record(z.string(), z.unknown()).optional(),
 });
 export type StepCheckpoint = z.infer<typeof StepCheckpointSchema>;
 

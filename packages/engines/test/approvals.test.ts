@@ -107,6 +107,13 @@ describe("approvals", () => {
     expect(tools.callsOf("pay")[0]!.input).toEqual({ amount: 25_000, to: "acme" });
     expect(tools.callsOf("quote")).toHaveLength(1);
     expect(done.run.result).toEqual({ text: "paid 25000" });
+    // Each step records the parameters it ran with: resolved placeholders, the approver's edits.
+    const view2 = await readRunView(store, "r1");
+    expect(view2?.steps.map((st) => [st.stepId, st.resolvedParams])).toEqual([
+      ["quote", { item: "car" }],
+      ["pay", { amount: 25_000, to: "acme" }],
+      ["receipt", { paid: 25_000 }],
+    ]);
     const resolved = sink.events.find((e) => e.type === "approval.resolved");
     expect(resolved).toMatchObject({
       stepId: "pay",

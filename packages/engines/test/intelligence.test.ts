@@ -180,6 +180,9 @@ describe("planned tasks", () => {
     });
     expect(result.mode).toBe("plan");
     expect(result.run.status).toBe("succeeded");
+    // Listed by its agent, though a plan runs underneath.
+    expect(result.run.target).toMatchObject({ kind: "agent" });
+    expect((result.run.target as { name: string }).name).toMatch(/calc$/);
     expect(tools.calls.map((c) => [c.name, c.input])).toEqual([
       ["math/square", { x: 3 }],
       ["math/add", { a: 9, b: 1 }],

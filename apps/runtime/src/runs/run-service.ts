@@ -175,7 +175,7 @@ export class RunService {
               output: "{{steps.team.output}}",
             },
             submission.input,
-            request,
+            { ...request, target: { kind: "team", name } },
           );
         }
       }

@@ -143,6 +143,11 @@ export interface RunRequest {
   recovery?: RunRecovery;
   /** What the run already spent before its first step (e.g. planning), counted in its budget and cost. */
   spent?: StepUsage;
+  /**
+   * What the run is for, as stored and listed (`runPlan` default: `{kind: "plan"}`): an agent's
+   * task or a team's run is a plan underneath, but listed by its agent or team.
+   */
+  target?: RunTarget;
 }
 
 /** A plan as `runPlan` accepts it. */
@@ -284,7 +289,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
   async runPlan(plan: PlanInput, input?: unknown, request: RunRequest = {}): Promise<RunResult> {
     const graph = this.graphFor(plan.steps, plan.output, request.options?.maxSteps);
     return this.startRun(
-      { kind: "plan" },
+      request.target ?? { kind: "plan" },
       {
         id: plan.id ?? randomUUID(),
         objective: plan.objective ?? request.task ?? "",
@@ -940,6 +945,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         if (record.finishedAt !== undefined) checkpoint.finishedAt = checkpoint.at;
         if (record.containerId !== undefined) checkpoint.containerId = record.containerId;
         if (record.tolerated === true) checkpoint.tolerated = true;
+        if (record.resolvedParams !== undefined) checkpoint.resolvedParams = record.resolvedParams;
         if (record.usage !== undefined) {
           checkpoint.usage = record.usage;
           addUsage(active.usage, record.usage);
@@ -1264,6 +1270,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
       if (record.finishedAt !== undefined) checkpoint.finishedAt = iso(record.finishedAt);
       if (record.containerId !== undefined) checkpoint.containerId = record.containerId;
       if (record.tolerated === true) checkpoint.tolerated = true;
+      if (record.resolvedParams !== undefined) checkpoint.resolvedParams = record.resolvedParams;
       // (Usage is not repeated: it was counted with the step's first checkpoint... on resume the
       // last record of a step wins, so it must carry it again.)
       if (record.usage !== undefined) checkpoint.usage = record.usage;
@@ -1670,6 +1677,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
       }
       if (record.error !== undefined) result.error = record.error;
       if (record.containerId !== undefined) result.containerId = record.containerId;
+      if (record.resolvedParams !== undefined) result.resolvedParams = record.resolvedParams;
       steps[i] = result;
     }
     metrics.inputTokens = active.usage.inputTokens;
@@ -1926,5 +1934,6 @@ function recordFromCheckpoint(
   if (checkpoint.usage !== undefined) record.usage = checkpoint.usage;
   if (checkpoint.containerId !== undefined) record.containerId = checkpoint.containerId;
   if (checkpoint.tolerated === true) record.tolerated = true;
+  if (checkpoint.resolvedParams !== undefined) record.resolvedParams = checkpoint.resolvedParams;
   return record;
 }

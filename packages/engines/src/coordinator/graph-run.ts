@@ -37,6 +37,8 @@ export interface StepRecord {
   usage?: StepUsage;
   containerId?: string;
   idempotencyKey: string;
+  /** The parameters the step ran with (placeholders resolved, an approver's edits applied). */
+  resolvedParams?: Record<string, unknown>;
   /**
    * A failure the run continues past (recovery skipped the step, or a plan revision replaced it):
    * its dependants may run, and it does not fail the run.
@@ -318,6 +320,7 @@ export class GraphRun implements PlaceholderSource {
     const idempotencyKey = this.config.keyPrefix + stepId;
     let outcome: StepOutcome;
     let rejected = false;
+    let resolvedParams: Record<string, unknown> | undefined;
     try {
       let rendered: ExecutionStep | undefined;
       let renderError: AriaError | undefined;
@@ -339,6 +342,7 @@ export class GraphRun implements PlaceholderSource {
         if (answer.kind === "reject") rejection = answer.error;
         else if (answer.step !== undefined) rendered = answer.step;
       }
+      if (rendered !== undefined) resolvedParams = rendered.params as Record<string, unknown>;
       const started = hooks.stepStarted(i);
       if (started !== undefined) await started;
       const runOptions: StepRunOptions = {
@@ -393,6 +397,7 @@ export class GraphRun implements PlaceholderSource {
     if (outcome.usage !== undefined) record.usage = outcome.usage;
     if (outcome.containerId !== undefined) record.containerId = outcome.containerId;
     if (outcome.status === "failed" && this.tolerated.has(i)) record.tolerated = true;
+    if (resolvedParams !== undefined) record.resolvedParams = resolvedParams;
 
     this.releaseReferences(i);
     this.records[i] = record;

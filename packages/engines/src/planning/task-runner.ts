@@ -104,6 +104,7 @@ export function createTaskRunner(deps: TaskRunnerDeps): TaskRunner {
         };
         const base: RunRequest = {
           ...request,
+          target: { kind: "agent", name: agent.id },
           runId,
           task: request.task,
           options: runOptions,

@@ -65,5 +65,6 @@ function stepResultFromCheckpoint(checkpoint: StepCheckpoint, type: StepKind): S
   if (checkpoint.error !== undefined) result.error = normaliseErrorBody(checkpoint.error);
   if (checkpoint.idempotencyKey !== undefined) result.idempotencyKey = checkpoint.idempotencyKey;
   if (checkpoint.containerId !== undefined) result.containerId = checkpoint.containerId;
+  if (checkpoint.resolvedParams !== undefined) result.resolvedParams = checkpoint.resolvedParams;
   return result;
 }
