@@ -8,6 +8,7 @@ import type { AppEnv } from "../app.ts";
 import type { AuditLog } from "../audit.ts";
 import { jsonBody, readBody } from "../http/body.ts";
 import type { RunService } from "../runs/run-service.ts";
+import { runSummary } from "./events-stream.ts";
 import {
   ApprovalSchema,
   RunSubmitSchema,
@@ -285,17 +286,7 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
     const limit = Math.min(500, Math.max(1, Number(c.req.query("limit") ?? 50) || 50));
     const status = c.req.query("status");
     const runs = await deps.runs.list({ limit, ...(status ? { status } : {}) });
-    return c.json({
-      runs: runs.map((r) => ({
-        id: r.id,
-        status: r.status,
-        target: r.target,
-        createdAt: r.createdAt,
-        updatedAt: r.updatedAt,
-        durationMs: r.metrics.durationMs,
-        cost: r.cost,
-      })),
-    });
+    return c.json({ runs: runs.map(runSummary) });
   });
   app.get("/runs/:id", async (c) => {
     const run = await deps.runs.get(c.req.param("id"));
