@@ -1,27 +1,25 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { Writable } from "node:stream";
-import { RuntimeConfigSchema } from "@aria/core-types";
-import { packBundle } from "@aria/pkg-store";
-import { createLogger, type RunningServer, startServer } from "@aria/runtime";
+import type { RunningServer } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
   ErrorCode,
   McpError,
-  type Progress,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  callWithProgress,
+  expectSucceededRun,
+  fixture,
+  installBundle,
+  startTestServer,
+} from "./helpers/mcp.ts";
 
 /**
  * The runtime's `/mcp` route (Streamable HTTP) driven by the official MCP client: behind the API
  * key, rate limit and audit of `/v1`, with sessions kept as ids in the state store.
  */
-const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-const examples = path.resolve(import.meta.dirname, "../../../examples");
 const API_KEY = "mcp-http-test-key-0123456789";
 const OTHER_KEY = "mcp-http-other-key-0123456789";
 const auth = { authorization: `Bearer ${API_KEY}` };
@@ -39,19 +37,21 @@ async function connect(headers: Record<string, string>): Promise<Client> {
   return c;
 }
 
+/** A raw JSON-RPC POST to `/mcp`, with the content types the transport requires. */
+function postMcp(headers: Record<string, string>, message: unknown): Promise<Response> {
+  return fetch(`${server.url}/mcp`, {
+    method: "POST",
+    headers: {
+      ...headers,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
+    body: JSON.stringify(message),
+  });
+}
+
 beforeAll(async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-http-"));
-  server = await startServer(
-    RuntimeConfigSchema.parse({
-      dataDir,
-      examplesDir: examples,
-      host: "127.0.0.1",
-      port: 0,
-      apiKeys: [API_KEY, OTHER_KEY],
-      features: { containers: false },
-    }),
-    silent,
-  );
+  server = await startTestServer("aria-mcp-http-", [API_KEY, OTHER_KEY]);
   transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
     requestInit: { headers: auth },
   });
@@ -70,37 +70,24 @@ afterAll(async () => {
 describe("/mcp (Streamable HTTP)", () => {
   it("refuses a client without the API key (401, the contract's envelope)", async () => {
     await expect(connect({})).rejects.toThrow(/401|UNAUTHORIZED|Missing Authorization/);
-    const res = await fetch(`${server.url}/mcp`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        authorization: "Bearer not-the-key-at-all-000000",
-      },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-    });
+    const res = await postMcp(
+      { authorization: "Bearer not-the-key-at-all-000000" },
+      { jsonrpc: "2.0", id: 1, method: "tools/list" },
+    );
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
   });
 
   it("is rate limited like /v1 (RateLimit headers on its answers)", async () => {
-    const res = await fetch(`${server.url}/mcp`, {
-      method: "POST",
-      headers: {
-        ...auth,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
+    const res = await postMcp(auth, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "raw", version: "1" },
       },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-06-18",
-          capabilities: {},
-          clientInfo: { name: "raw", version: "1" },
-        },
-      }),
     });
     expect(res.status).toBe(200);
     expect(Number(res.headers.get("ratelimit-limit"))).toBeGreaterThan(0);
@@ -122,14 +109,7 @@ describe("/mcp (Streamable HTTP)", () => {
     const sessionId = transport.sessionId;
     expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
     const before = listChanged.length;
-    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/counting-bundle"), {
-      write: false,
-    });
-    const res = await fetch(`${server.url}/v1/bundles`, {
-      method: "POST",
-      body: packed.bytes,
-      headers: { ...auth, "content-type": "application/octet-stream" },
-    });
+    const res = await installBundle(server.url, fixture("counting-bundle"), auth);
     expect(res.status).toBe(201);
     await expect.poll(() => listChanged.length, { timeout: 10_000 }).toBeGreaterThan(before);
     const { tools } = await client.listTools();
@@ -164,16 +144,10 @@ describe("/mcp (Streamable HTTP)", () => {
 
   it("refuses a session id it did not give, or gave to another key, with 404", async () => {
     const init = (headers: Record<string, string>) =>
-      fetch(`${server.url}/mcp`, {
-        method: "POST",
-        headers: {
-          ...headers,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "mcp-protocol-version": "2025-06-18",
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" }),
-      });
+      postMcp(
+        { ...headers, "mcp-protocol-version": "2025-06-18" },
+        { jsonrpc: "2.0", id: 7, method: "tools/list" },
+      );
     const unknown = await init({ ...auth, "mcp-session-id": "no-such-session" });
     expect(unknown.status).toBe(404);
     const other = await init({
@@ -195,17 +169,10 @@ describe("/mcp (Streamable HTTP)", () => {
     const id = extra.sessionId;
     expect(id).toBeDefined();
     await extra.terminateSession();
-    const res = await fetch(`${server.url}/mcp`, {
-      method: "POST",
-      headers: {
-        ...auth,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-session-id": id ?? "",
-        "mcp-protocol-version": "2025-06-18",
-      },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-    });
+    const res = await postMcp(
+      { ...auth, "mcp-session-id": id ?? "", "mcp-protocol-version": "2025-06-18" },
+      { jsonrpc: "2.0", id: 1, method: "tools/list" },
+    );
     expect(res.status).toBe(404);
     await c.close();
   });
@@ -222,22 +189,12 @@ describe("/mcp (Streamable HTTP)", () => {
   });
 
   it("calls the pipeline: its real output, progress on the POST's stream, an audit entry", async () => {
-    const progress: Progress[] = [];
-    const result = (await client.callTool(
-      {
-        name: "pipeline.text-tools__text-report",
-        arguments: { text: "The cat sat. The cat ran away quickly!", title: "Cats" },
-      },
-      undefined,
-      { onprogress: (p) => progress.push(p) },
-    )) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    const structured = result.structuredContent as {
-      status: string;
-      runId: string;
-      result: { report: string };
-    };
-    expect(structured.status).toBe("succeeded");
+    const { result, progress } = await callWithProgress(
+      client,
+      "pipeline.text-tools__text-report",
+      { text: "The cat sat. The cat ran away quickly!", title: "Cats" },
+    );
+    const structured = expectSucceededRun<{ report: string }>(result);
     expect(structured.result.report).toContain("Cats");
     expect(structured.result.report).toMatch(/words\D+8/);
     expect(progress.some((p) => p.progress === 4 && p.total === 4)).toBe(true);
@@ -266,14 +223,7 @@ describe("/mcp (Streamable HTTP)", () => {
   }, 60_000);
 
   it("waits while a step waits for approval, tells the client how to approve, then answers", async () => {
-    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/approval-bundle"), {
-      write: false,
-    });
-    const installed = await fetch(`${server.url}/v1/bundles`, {
-      method: "POST",
-      body: packed.bytes,
-      headers: { ...auth, "content-type": "application/octet-stream" },
-    });
+    const installed = await installBundle(server.url, fixture("approval-bundle"), auth);
     expect(installed.status).toBe(201);
     const { tools } = await client.listTools();
     expect(tools.find((t) => t.name === "tool.approval-tools__transfer")?.description).toContain(
@@ -281,24 +231,21 @@ describe("/mcp (Streamable HTTP)", () => {
     );
 
     let approved: Promise<Response> | undefined;
-    const progress: Progress[] = [];
-    const result = (await client.callTool(
-      { name: "pipeline.approval-tools__payout", arguments: { item: "book", payee: "alice" } },
-      undefined,
-      {
-        onprogress: (p) => {
-          progress.push(p);
-          const command = /aria approve (run_\S+) transfer/.exec(p.message ?? "");
-          // A person approves, with an edited amount.
-          if (command && !approved)
-            approved = fetch(`${server.url}/v1/runs/${command[1]}/approvals/transfer`, {
-              method: "POST",
-              headers: { ...auth, "content-type": "application/json" },
-              body: JSON.stringify({ decision: "approve", params: { amount: 1, payee: "alice" } }),
-            });
-        },
+    const { result, progress } = await callWithProgress(
+      client,
+      "pipeline.approval-tools__payout",
+      { item: "book", payee: "alice" },
+      (p) => {
+        const command = /aria approve (run_\S+) transfer/.exec(p.message ?? "");
+        // A person approves, with an edited amount.
+        if (command && !approved)
+          approved = fetch(`${server.url}/v1/runs/${command[1]}/approvals/transfer`, {
+            method: "POST",
+            headers: { ...auth, "content-type": "application/json" },
+            body: JSON.stringify({ decision: "approve", params: { amount: 1, payee: "alice" } }),
+          });
       },
-    )) as CallToolResult;
+    );
     expect((await approved)?.status).toBe(200);
     expect(progress.map((p) => p.message).join("\n")).toContain(
       "step 'transfer' waits for a human's approval",

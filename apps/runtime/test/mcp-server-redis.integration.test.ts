@@ -1,27 +1,27 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { Writable } from "node:stream";
 import { RuntimeConfigSchema } from "@aria/core-types";
-import { composeRuntime, createLogger, type Runtime } from "@aria/runtime";
+import { composeRuntime, type Runtime } from "@aria/runtime";
 import { type RedisHandle, startRedis } from "@aria/testkit";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  callWithProgress,
+  examplesDir,
+  expectSucceededRun,
+  silent,
+  tempDir,
+} from "./helpers/mcp.ts";
 
 /**
  * `/mcp` is stateless, so replicas need no sticky sessions: here every HTTP request of one MCP
  * client goes to the next of two API-only replicas in turn, and a third process (a worker) runs the
  * pipeline from the Redis queue. Progress comes from the run's event log in Redis.
  */
-const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-const examplesDir = path.resolve(import.meta.dirname, "../../../examples");
 let redis: RedisHandle;
 const open: Runtime[] = [];
 
 async function runtimeOn(url: string, role: "api" | "worker"): Promise<Runtime> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-redis-"));
+  const dataDir = tempDir("aria-mcp-redis-");
   const runtime = await composeRuntime(
     RuntimeConfigSchema.parse({
       dataDir,
@@ -65,22 +65,12 @@ describe("/mcp across replicas (Redis queue)", () => {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name)).toContain("pipeline.text-tools__text-report");
 
-      const progress: Progress[] = [];
-      const result = (await client.callTool(
-        {
-          name: "pipeline.text-tools__text-report",
-          arguments: { text: "Replicas share nothing but Redis. Redis is enough.", title: "LB" },
-        },
-        undefined,
-        { onprogress: (p) => progress.push(p) },
-      )) as CallToolResult;
-      expect(result.isError).toBeFalsy();
-      const structured = result.structuredContent as {
-        status: string;
-        runId: string;
-        result: { report: string };
-      };
-      expect(structured.status).toBe("succeeded");
+      const { result, progress } = await callWithProgress(
+        client,
+        "pipeline.text-tools__text-report",
+        { text: "Replicas share nothing but Redis. Redis is enough.", title: "LB" },
+      );
+      const structured = expectSucceededRun<{ report: string }>(result);
       expect(structured.result.report).toContain("LB");
       expect(progress.some((p) => p.progress === 4 && p.total === 4)).toBe(true);
       // Both replicas answered requests of the same client.

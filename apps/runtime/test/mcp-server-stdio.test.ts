@@ -1,27 +1,29 @@
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { RuntimeConfigSchema } from "@aria/core-types";
-import { packBundle } from "@aria/pkg-store";
-import { createLogger, type RunningServer, startServer } from "@aria/runtime";
+import type { RunningServer } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
   type CallToolResult,
-  type Progress,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  callWithProgress,
+  examplesDir,
+  expectSucceededRun,
+  fixture,
+  installBundle,
+  startTestServer,
+  tempDir,
+} from "./helpers/mcp.ts";
 
 /**
  * `aria mcp` as a child process (stdio), driven by the official MCP client, against a runtime
  * started here with the example bundles (no Docker: their tools run in process).
  */
-const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
 const cli = path.resolve(import.meta.dirname, "../src/cli.ts");
-const examples = path.resolve(import.meta.dirname, "../../../examples");
 const API_KEY = "mcp-stdio-test-key-0123456789";
+const auth = { authorization: `Bearer ${API_KEY}` };
 
 let server: RunningServer;
 let client: Client;
@@ -31,18 +33,7 @@ const transportErrors: Error[] = [];
 const listChanged: number[] = [];
 
 beforeAll(async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-stdio-"));
-  server = await startServer(
-    RuntimeConfigSchema.parse({
-      dataDir,
-      examplesDir: examples,
-      host: "127.0.0.1",
-      port: 0,
-      apiKeys: [API_KEY],
-      features: { containers: false },
-    }),
-    silent,
-  );
+  server = await startTestServer("aria-mcp-stdio-", [API_KEY]);
   transport = new StdioClientTransport({
     command: process.execPath,
     args: [
@@ -115,23 +106,13 @@ describe("aria mcp (stdio)", () => {
   });
 
   it("calls a pipeline: a run of the runtime, with progress, answering its real output", async () => {
-    const progress: Progress[] = [];
-    const result = (await client.callTool(
-      {
-        name: "pipeline.text-tools__text-report",
-        arguments: { text: "Hello world. Hello again!", title: "Greeting" },
-      },
-      undefined,
-      { onprogress: (p) => progress.push(p) },
-    )) as CallToolResult;
+    const { result, progress } = await callWithProgress(
+      client,
+      "pipeline.text-tools__text-report",
+      { text: "Hello world. Hello again!", title: "Greeting" },
+    );
 
-    expect(result.isError).toBeFalsy();
-    const structured = result.structuredContent as {
-      status: string;
-      runId: string;
-      result: { report: string; lines: number };
-    };
-    expect(structured.status).toBe("succeeded");
+    const structured = expectSucceededRun<{ report: string; lines: number }>(result);
     expect(structured.runId).toMatch(/^run_/);
     expect(structured.result.report).toContain("Greeting");
     expect(structured.result.report).toMatch(/words\D+4/);
@@ -146,9 +127,7 @@ describe("aria mcp (stdio)", () => {
     expect(progress.map((p) => p.message).join("\n")).toContain("step 'report' completed");
 
     // The run is the runtime's own: visible over /v1 like any other.
-    const res = await fetch(`${server.url}/v1/runs/${structured.runId}`, {
-      headers: { authorization: `Bearer ${API_KEY}` },
-    });
+    const res = await fetch(`${server.url}/v1/runs/${structured.runId}`, { headers: auth });
     expect(((await res.json()) as { status: string }).status).toBe("succeeded");
   }, 60_000);
 
@@ -205,46 +184,25 @@ describe("aria mcp (stdio)", () => {
 
   it("tells the client when a bundle is installed, and serves its pipeline", async () => {
     const before = listChanged.length;
-    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/counting-bundle"), {
-      write: false,
-    });
-    const res = await fetch(`${server.url}/v1/bundles`, {
-      method: "POST",
-      body: packed.bytes,
-      headers: {
-        "content-type": "application/octet-stream",
-        authorization: `Bearer ${API_KEY}`,
-      },
-    });
+    const res = await installBundle(server.url, fixture("counting-bundle"), auth);
     expect(res.status).toBe(201);
     await expect.poll(() => listChanged.length, { timeout: 10_000 }).toBeGreaterThan(before);
 
     const { tools } = await client.listTools();
     const chain = tools.find((t) => t.name === "pipeline.counting-tools__count-chain");
     expect(chain?.inputSchema).toMatchObject({ properties: { start: { type: "number" } } });
-    const progress: Progress[] = [];
-    const result = (await client.callTool(
-      { name: "pipeline.counting-tools__count-chain", arguments: { start: 1 } },
-      undefined,
-      { onprogress: (p) => progress.push(p) },
-    )) as CallToolResult;
+    const { result, progress } = await callWithProgress(
+      client,
+      "pipeline.counting-tools__count-chain",
+      { start: 1 },
+    );
     expect(result.structuredContent).toMatchObject({ status: "succeeded", result: { n: 6 } });
     expect(progress.filter((p) => Number.isInteger(p.progress) && p.total === 5)).toHaveLength(5);
   }, 60_000);
 
   it("cancels the run when the client cancels the call", async () => {
     // A pipeline whose second step waits for a person: the call is cancelled while it waits.
-    const packed = await packBundle(path.join(import.meta.dirname, "fixtures/approval-bundle"), {
-      write: false,
-    });
-    const res = await fetch(`${server.url}/v1/bundles`, {
-      method: "POST",
-      body: packed.bytes,
-      headers: {
-        "content-type": "application/octet-stream",
-        authorization: `Bearer ${API_KEY}`,
-      },
-    });
+    const res = await installBundle(server.url, fixture("approval-bundle"), auth);
     expect(res.status).toBe(201);
     let runId: string | undefined;
     const controller = new AbortController();
@@ -266,11 +224,9 @@ describe("aria mcp (stdio)", () => {
     expect(runId).toBeDefined();
     const status = async () =>
       (
-        (await (
-          await fetch(`${server.url}/v1/runs/${runId}`, {
-            headers: { authorization: `Bearer ${API_KEY}` },
-          })
-        ).json()) as { status: string }
+        (await (await fetch(`${server.url}/v1/runs/${runId}`, { headers: auth })).json()) as {
+          status: string;
+        }
       ).status;
     await expect.poll(status, { timeout: 10_000 }).toBe("cancelled");
   }, 60_000);
@@ -288,7 +244,7 @@ describe("aria mcp (stdio)", () => {
 
 describe("aria mcp (stdio) with no runtime running", () => {
   it("starts one in-process and still keeps stdout for JSON-RPC only", async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-local-"));
+    const dataDir = tempDir("aria-mcp-local-");
     const local = new StdioClientTransport({
       command: process.execPath,
       args: ["--conditions=@aria/source", "--import", "tsx", cli, "mcp", "--poll-ms", "0"],
@@ -297,7 +253,7 @@ describe("aria mcp (stdio) with no runtime running", () => {
         // Nothing listens on port 1: the CLI starts a runtime in its own process.
         ARIA_PORT: "1",
         ARIA_DATA_DIR: dataDir,
-        ARIA_EXAMPLES_DIR: examples,
+        ARIA_EXAMPLES_DIR: examplesDir,
         ARIA_FEATURE_CONTAINERS: "false",
         LOG_LEVEL: "info",
       },

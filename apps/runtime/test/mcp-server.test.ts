@@ -1,10 +1,5 @@
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { RuntimeConfigSchema } from "@aria/core-types";
-import { packBundle } from "@aria/pkg-store";
-import { type AppEnv, composeRuntime, createLogger, type Runtime } from "@aria/runtime";
+import type { AppEnv, Runtime } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
@@ -22,8 +17,8 @@ import {
   parseMcpToolName,
 } from "../src/mcp/names.ts";
 import { createMcpRoute } from "../src/mcp/route.ts";
-import { createRuntimeBackend } from "../src/mcp/runtime-backend.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
+import { composeTestRuntime, examplesDir, installBundle, runtimeBackendOf } from "./helpers/mcp.ts";
 
 describe("MCP tool names", () => {
   const ids = [
@@ -82,26 +77,14 @@ describe("MCP tool names", () => {
 });
 
 describe("the in-process backend (what /mcp serves)", () => {
-  const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-  const examples = path.resolve(import.meta.dirname, "../../../examples");
   let runtime: Runtime;
   let client: Client;
   const changes: number[] = [];
 
   beforeAll(async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-"));
-    runtime = await composeRuntime(
-      RuntimeConfigSchema.parse({ dataDir, features: { containers: false } }),
-      silent,
-    );
-    const backend = createRuntimeBackend({
-      registries: runtime.registries,
-      runs: runtime.runs,
-      store: runtime.store,
-      notifier: { subscribe: () => () => undefined, notify: () => undefined },
-      audit: runtime.audit,
-      dataDir,
-    });
+    const composed = await composeTestRuntime("aria-mcp-");
+    runtime = composed.runtime;
+    const backend = runtimeBackendOf(runtime, composed.dataDir);
     const server = createMcpServer({ backend, actor: "test", version: "0.0.0" });
     const unsubscribe = backend.subscribe?.(() => void server.sendToolListChanged());
     server.onclose = () => unsubscribe?.();
@@ -114,12 +97,7 @@ describe("the in-process backend (what /mcp serves)", () => {
     await client.connect(clientSide);
     // The examples are installed after the client connected.
     for (const name of ["calculator-tools", "text-tools"]) {
-      const { bytes } = await packBundle(path.join(examples, name), { write: false });
-      const res = await runtime.app.request("/v1/bundles", {
-        method: "POST",
-        body: bytes,
-        headers: { "content-type": "application/octet-stream" },
-      });
+      const res = await installBundle(runtime.app, path.join(examplesDir, name));
       expect(res.status).toBe(201);
     }
   }, 60_000);
@@ -166,12 +144,7 @@ describe("the in-process backend (what /mcp serves)", () => {
 
 describe("the /mcp route's notification stream", () => {
   it("ends its stream after streamMaxMs; the client reconnects and still hears of changes", async () => {
-    const silent = createLogger("silent", new Writable({ write: (_c, _e, cb) => cb() }));
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aria-mcp-stream-"));
-    const runtime = await composeRuntime(
-      RuntimeConfigSchema.parse({ dataDir, features: { containers: false } }),
-      silent,
-    );
+    const { runtime, dataDir } = await composeTestRuntime("aria-mcp-stream-");
     const app = new Hono<AppEnv>();
     app.use(async (c, next) => {
       c.set("principal", "stream-test");
@@ -180,14 +153,7 @@ describe("the /mcp route's notification stream", () => {
     app.route(
       "/mcp",
       createMcpRoute({
-        backend: createRuntimeBackend({
-          registries: runtime.registries,
-          runs: runtime.runs,
-          store: runtime.store,
-          notifier: { subscribe: () => () => undefined, notify: () => undefined },
-          audit: runtime.audit,
-          dataDir,
-        }),
+        backend: runtimeBackendOf(runtime, dataDir),
         version: "0.0.0",
         audit: runtime.audit,
         store: runtime.store,
@@ -216,15 +182,7 @@ describe("the /mcp route's notification stream", () => {
       expect(gets.at(-1)).toMatch(/^[0-9a-f]{16}$/);
       expect(changes).toEqual([]);
 
-      const { bytes } = await packBundle(
-        path.resolve(import.meta.dirname, "../../../examples/calculator-tools"),
-        { write: false },
-      );
-      const res = await runtime.app.request("/v1/bundles", {
-        method: "POST",
-        body: bytes,
-        headers: { "content-type": "application/octet-stream" },
-      });
+      const res = await installBundle(runtime.app, path.join(examplesDir, "calculator-tools"));
       expect(res.status).toBe(201);
       await expect.poll(() => changes.length, { timeout: 10_000 }).toBeGreaterThan(0);
       const { tools } = await client.listTools();

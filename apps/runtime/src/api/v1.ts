@@ -1,4 +1,4 @@
-import type { ApprovalRecord, RunState, StateStore, ToolExecutionContext } from "@aria/core-types";
+import type { ApprovalRecord, RunState, StateStore } from "@aria/core-types";
 import type { Intelligence } from "@aria/engines";
 import { AriaError } from "@aria/errors";
 import type { BundleStore } from "@aria/pkg-store";
@@ -17,6 +17,7 @@ import {
   ToolInvokeSchema,
 } from "./schemas.ts";
 import { type EventNotifier, streamRunEvents } from "./sse.ts";
+import { invokeRegisteredTool } from "./tool-invoke.ts";
 
 export interface V1Deps {
   bundles: BundleStore;
@@ -206,59 +207,21 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
   app.post("/tools/:name/invoke", async (c) => {
     const name = decodeURIComponent(c.req.param("name"));
     const body = await jsonBody(c, ToolInvokeSchema, deps.limits.requestBodyBytes);
-    const tool = deps.registries.tools.resolve(name);
-    const controller = new AbortController();
-    const timeoutMs = body.timeoutMs ?? tool.resources?.timeoutMs ?? 60_000;
-    const timer = setTimeout(
-      () =>
-        controller.abort(
-          new AriaError("TOOL_TIMEOUT", {
-            message: `Tool '${tool.id}' did not finish within ${timeoutMs} ms`,
-          }),
-        ),
-      timeoutMs,
-    );
-    c.req.raw.signal.addEventListener("abort", () => controller.abort());
-    const invocationId = `invoke_${crypto.randomUUID()}`;
-    const context: ToolExecutionContext = {
-      runId: invocationId,
-      stepId: "invoke",
-      attempt: 1,
-      idempotencyKey: `${invocationId}:invoke`,
-      signal: controller.signal,
-      workspaceDir: `${deps.dataDir}/workspaces/${invocationId}`,
-    };
-    const started = performance.now();
-    try {
-      const output = await deps.registries.tools.execute(tool.id, body.input, context);
-      const durationMs = performance.now() - started;
-      await deps.audit.record({
-        actor: principal(c),
-        action: "tool.invoke",
-        target: tool.id,
-        outcome: "success",
-        durationMs,
-      });
-      return c.json({ success: true, output, metrics: { durationMs } });
-    } catch (error) {
-      const durationMs = performance.now() - started;
-      await deps.audit.record({
-        actor: principal(c),
-        action: "tool.invoke",
-        target: tool.id,
-        outcome: "failure",
-        durationMs,
-      });
-      const aria = AriaError.is(error) ? error : null;
-      // Input that fails validation is the caller's fault: answer with the error status.
-      if (!aria || aria.code === "VALIDATION_FAILED" || aria.code === "TOOL_FORBIDDEN") throw error;
-      return c.json(
-        { success: false, output: null, error: aria.toBody(), metrics: { durationMs } },
-        200,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    const invoked = await invokeRegisteredTool(deps, {
+      name,
+      input: body.input,
+      actor: principal(c),
+      signal: c.req.raw.signal,
+      idPrefix: "invoke",
+      ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
+    });
+    const metrics = { durationMs: invoked.durationMs };
+    if (invoked.ok) return c.json({ success: true, output: invoked.output, metrics });
+    const aria = AriaError.is(invoked.error) ? invoked.error : null;
+    // Input that fails validation is the caller's fault: answer with the error status.
+    if (!aria || aria.code === "VALIDATION_FAILED" || aria.code === "TOOL_FORBIDDEN")
+      throw invoked.error;
+    return c.json({ success: false, output: null, error: aria.toBody(), metrics }, 200);
   });
 
   // ---- runs

@@ -1,7 +1,7 @@
 import { AriaError } from "@aria/errors";
 import type { ApiClient } from "../cli/client.ts";
 import type { McpBackend, McpCallOutcome } from "./backend.ts";
-import { outcomeOf } from "./runtime-backend.ts";
+import { type EndedRun, mcpEvent, outcomeOf } from "./outcome.ts";
 import { callInput, type RuntimeLists, targetsFrom } from "./targets.ts";
 
 /** Options of the HTTP backend. */
@@ -15,19 +15,6 @@ export interface HttpBackendOptions {
   /** Receives polling failures (the CLI logs them to stderr). */
   onError?: (error: unknown) => void;
 }
-
-type RunView = {
-  status: string;
-  result: unknown;
-  error: {
-    code: string;
-    message: string;
-    userGuidance?: string;
-    details?: Record<string, unknown>;
-  } | null;
-  metrics?: { durationMs: number };
-  cost?: { usd: number };
-};
 
 /**
  * The MCP backend of `aria mcp`: a runtime reached over its public `/v1` API with the CLI's
@@ -97,15 +84,8 @@ export function createHttpBackend(client: ApiClient, options: HttpBackendOptions
       signal.addEventListener("abort", onAbort, { once: true });
       try {
         // The stream ends after the run's terminal event.
-        await client.events(runId, (event) =>
-          onEvent?.({
-            runId,
-            type: event.type,
-            ...(event.stepId ? { stepId: event.stepId } : {}),
-            data: event.data,
-          }),
-        );
-        const run = await client.request<RunView>("GET", `/v1/runs/${encodeURIComponent(runId)}`);
+        await client.events(runId, (event) => onEvent?.(mcpEvent(runId, event)));
+        const run = await client.request<EndedRun>("GET", `/v1/runs/${encodeURIComponent(runId)}`);
         return outcomeOf(runId, run);
       } finally {
         signal.removeEventListener("abort", onAbort);

@@ -1,8 +1,7 @@
-import { randomUUID } from "node:crypto";
-import type { RunEvent, StateStore, ToolExecutionContext } from "@aria/core-types";
-import { AriaError, toAriaError } from "@aria/errors";
+import type { RunEvent, StateStore } from "@aria/core-types";
 import type { Registries } from "@aria/registry";
 import type { EventNotifier } from "../api/sse.ts";
+import { invokeRegisteredTool } from "../api/tool-invoke.ts";
 import type { AuditLog } from "../audit.ts";
 import type { RunService } from "../runs/run-service.ts";
 import type {
@@ -12,6 +11,7 @@ import type {
   McpRunEvent,
   McpTarget,
 } from "./backend.ts";
+import { mcpEvent, outcomeOf } from "./outcome.ts";
 import { callInput, targetsFrom } from "./targets.ts";
 
 /** What the in-process backend reads and drives. */
@@ -75,73 +75,28 @@ async function invokeTool(
   args: Record<string, unknown>,
   options: McpCallOptions,
 ): Promise<McpCallOutcome> {
-  const started = performance.now();
-  const tool = deps.registries.tools.resolve(target.id);
-  const controller = new AbortController();
-  const timeoutMs = tool.resources?.timeoutMs ?? 60_000;
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new AriaError("TOOL_TIMEOUT", {
-          message: `Tool '${tool.id}' did not finish within ${timeoutMs} ms`,
-        }),
-      ),
-    timeoutMs,
-  );
-  const onAbort = () => controller.abort(options.signal.reason);
-  options.signal.addEventListener("abort", onAbort, { once: true });
-  const invocationId = `mcp_${randomUUID()}`;
-  const context: ToolExecutionContext = {
-    runId: invocationId,
-    stepId: "invoke",
-    attempt: 1,
-    idempotencyKey: `${invocationId}:invoke`,
-    signal: controller.signal,
-    workspaceDir: `${deps.dataDir}/workspaces/${invocationId}`,
+  const invoked = await invokeRegisteredTool(deps, {
+    name: target.id,
+    input: callInput(target, args).input,
+    actor: options.actor,
+    signal: options.signal,
+    idPrefix: "mcp",
+    auditDetails: (failure) => (failure ? { via: "mcp", code: failure.code } : { via: "mcp" }),
+  });
+  const { durationMs } = invoked;
+  if (invoked.ok) return { ok: true, status: "succeeded", result: invoked.output, durationMs };
+  const body = invoked.failure.toBody();
+  return {
+    ok: false,
+    status: "failed",
+    durationMs,
+    error: {
+      code: body.code,
+      message: body.message,
+      userGuidance: body.userGuidance,
+      details: body.details,
+    },
   };
-  try {
-    const output = await deps.registries.tools.execute(
-      tool.id,
-      callInput(target, args).input,
-      context,
-    );
-    const durationMs = performance.now() - started;
-    await deps.audit.record({
-      actor: options.actor,
-      action: "tool.invoke",
-      target: tool.id,
-      outcome: "success",
-      durationMs,
-      details: { via: "mcp" },
-    });
-    return { ok: true, status: "succeeded", result: output, durationMs };
-  } catch (error) {
-    const durationMs = performance.now() - started;
-    const aria = toAriaError(error, "TOOL_EXECUTION_FAILED", { tool: tool.id });
-    await deps.audit.record({
-      actor: options.actor,
-      action: "tool.invoke",
-      target: tool.id,
-      outcome: "failure",
-      durationMs,
-      details: { via: "mcp", code: aria.code },
-    });
-    const body = aria.toBody();
-    return {
-      ok: false,
-      status: "failed",
-      durationMs,
-      error: {
-        code: body.code,
-        message: body.message,
-        userGuidance: body.userGuidance,
-        details: body.details,
-      },
-    };
-  } finally {
-    clearTimeout(timer);
-    options.signal.removeEventListener("abort", onAbort);
-  }
 }
 
 async function runTarget(
@@ -198,63 +153,11 @@ async function followEvents(
       const events: RunEvent[] = await deps.store.readEvents(runId, after);
       for (const event of events) {
         after = event.seq;
-        onEvent?.({
-          runId,
-          type: event.type,
-          ...(event.stepId ? { stepId: event.stepId } : {}),
-          data: event.data,
-        });
+        onEvent?.(mcpEvent(runId, event));
         if (TERMINAL_EVENTS.has(event.type)) return;
       }
     }
   } finally {
     unsubscribe();
   }
-}
-
-/** The outcome of an ended run (shared with the HTTP backend, which reads the same view). */
-/** The parts of an ended run an outcome needs (`RunState`, or `GET /v1/runs/:id`'s answer). */
-export interface EndedRun {
-  status: string;
-  result?: unknown;
-  error?: {
-    code: string;
-    message: string;
-    userGuidance?: string;
-    details?: Record<string, unknown>;
-  } | null;
-  metrics?: { durationMs: number };
-  cost?: { usd: number };
-}
-
-export function outcomeOf(runId: string, run: EndedRun | undefined): McpCallOutcome {
-  if (!run)
-    return {
-      ok: false,
-      runId,
-      status: "unknown",
-      error: { code: "RUN_NOT_FOUND", message: `Run ${runId} cannot be read` },
-    };
-  const base = {
-    runId,
-    status: run.status,
-    ...(run.metrics ? { durationMs: run.metrics.durationMs } : {}),
-    ...(run.cost ? { costUsd: run.cost.usd } : {}),
-  };
-  if (run.status === "succeeded") return { ok: true, ...base, result: run.result ?? null };
-  const error = run.error ?? undefined;
-  return {
-    ok: false,
-    ...base,
-    error: error
-      ? {
-          code: error.code,
-          message: error.message,
-          ...(error.userGuidance ? { userGuidance: error.userGuidance } : {}),
-          ...(error.details ? { details: error.details } : {}),
-        }
-      : run.status === "cancelled"
-        ? { code: "RUN_CANCELLED", message: `Run ${runId} was cancelled` }
-        : { code: "INTERNAL_ERROR", message: `Run ${runId} ended ${run.status}` },
-  };
 }

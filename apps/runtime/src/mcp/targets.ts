@@ -51,46 +51,35 @@ export interface RuntimeLists {
 
 /** Turns the runtime's lists into MCP targets (the same for both backends). */
 export function targetsFrom(lists: RuntimeLists): McpTarget[] {
-  const out: McpTarget[] = [];
-  for (const t of lists.tools) {
-    const { schema, wrapped } = argumentSchema(t.inputSchema);
-    out.push({
-      kind: "tool",
-      id: t.id,
-      description: t.description,
-      inputSchema: schema,
-      wrapped,
-      ...(t.needsApproval ? { needsApproval: true } : {}),
-    });
-  }
-  for (const a of lists.agents)
-    out.push({
-      kind: "agent",
-      id: a.id,
-      description: a.description,
-      inputSchema: TASK_SCHEMA,
-      wrapped: false,
-      ...(a.needsApproval ? { needsApproval: true } : {}),
-    });
-  for (const t of lists.teams)
-    out.push({
-      kind: "team",
-      id: t.id,
-      description: t.description,
-      inputSchema: TASK_SCHEMA,
-      wrapped: false,
-    });
-  for (const p of lists.pipelines) {
-    const { schema, wrapped } = argumentSchema(p.inputSchema);
-    out.push({
-      kind: "pipeline",
-      id: p.id,
-      description: p.description,
-      inputSchema: schema,
-      wrapped,
-    });
-  }
-  return out;
+  const withSchema = (
+    kind: "tool" | "pipeline",
+    item: { id: string; description: string; inputSchema?: JsonSchema; needsApproval?: boolean },
+  ) => {
+    const { schema, wrapped } = argumentSchema(item.inputSchema);
+    return target(kind, item, schema, wrapped);
+  };
+  return [
+    ...lists.tools.map((t) => withSchema("tool", t)),
+    ...lists.agents.map((a) => target("agent", a, TASK_SCHEMA, false)),
+    ...lists.teams.map((t) => target("team", t, TASK_SCHEMA, false)),
+    ...lists.pipelines.map((p) => withSchema("pipeline", p)),
+  ];
+}
+
+function target(
+  kind: McpTarget["kind"],
+  item: { id: string; description: string; needsApproval?: boolean },
+  inputSchema: JsonSchema,
+  wrapped: boolean,
+): McpTarget {
+  return {
+    kind,
+    id: item.id,
+    description: item.description,
+    inputSchema,
+    wrapped,
+    ...(item.needsApproval ? { needsApproval: true } : {}),
+  };
 }
 
 /** The value a target runs with: the tool or pipeline input (unwrapped), or the agent's task. */
