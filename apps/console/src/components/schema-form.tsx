@@ -154,6 +154,14 @@ function Field(props: {
     </>
   );
   const invalid = error ? true : undefined;
+  // What every text-valued control (input, textarea, select) of this field is bound to.
+  const textControl = {
+    id,
+    value: typeof draft === "string" ? draft : "",
+    onChange: (e: { target: { value: string } }) => onChange(path, e.target.value),
+    "aria-invalid": invalid,
+    "aria-describedby": describedBy,
+  };
   switch (spec.kind) {
     case "object": {
       const value = (
@@ -197,14 +205,7 @@ function Field(props: {
       return (
         <div className="field">
           {label}
-          <select
-            id={id}
-            value={typeof draft === "string" ? draft : ""}
-            onChange={(e) => onChange(path, e.target.value)}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            required={spec.required}
-          >
+          <select {...textControl} required={spec.required}>
             <option value="">{spec.required ? "Choose…" : "(none)"}</option>
             {spec.options.map((o, i) => (
               <option key={JSON.stringify(o)} value={String(i)}>
@@ -281,13 +282,9 @@ function Field(props: {
         <div className="field">
           {label}
           <input
-            id={id}
+            {...textControl}
             type="text"
             inputMode={spec.kind === "integer" ? "numeric" : "decimal"}
-            value={typeof draft === "string" ? draft : ""}
-            onChange={(e) => onChange(path, e.target.value)}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
             aria-required={spec.required || undefined}
           />
           {help}
@@ -298,23 +295,11 @@ function Field(props: {
         <div className="field">
           {label}
           {spec.multiline && !spec.format && spec.maxLength === undefined ? (
-            <textarea
-              id={id}
-              rows={3}
-              value={typeof draft === "string" ? draft : ""}
-              onChange={(e) => onChange(path, e.target.value)}
-              aria-invalid={invalid}
-              aria-describedby={describedBy}
-              aria-required={spec.required || undefined}
-            />
+            <textarea {...textControl} rows={3} aria-required={spec.required || undefined} />
           ) : (
             <input
-              id={id}
+              {...textControl}
               type={spec.format === "email" ? "email" : spec.format === "uri" ? "url" : "text"}
-              value={typeof draft === "string" ? draft : ""}
-              onChange={(e) => onChange(path, e.target.value)}
-              aria-invalid={invalid}
-              aria-describedby={describedBy}
               aria-required={spec.required || undefined}
             />
           )}
@@ -325,16 +310,7 @@ function Field(props: {
       return (
         <div className="field">
           {label}
-          <textarea
-            id={id}
-            className="code"
-            rows={4}
-            value={typeof draft === "string" ? draft : ""}
-            onChange={(e) => onChange(path, e.target.value)}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            placeholder="JSON"
-          />
+          <textarea {...textControl} className="code" rows={4} placeholder="JSON" />
           {help}
         </div>
       );
