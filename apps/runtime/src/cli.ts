@@ -58,7 +58,7 @@ async function withClient<T>(
   const logger = createLogger("error");
   const local = await startServer({ ...config, port: 0, host: "127.0.0.1" }, logger);
   try {
-    return await fn(new ApiClient(local.url, apiKey));
+    return await fn(new ApiClient(local.url, apiKey, { inProcess: true }));
   } finally {
     await local.close();
   }
@@ -106,7 +106,13 @@ async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
     const { runId } = await client.request<{ runId: string }>("POST", "/v1/runs", body);
     const progress = values.json ? undefined : new Progress(out as NodeJS.WritableStream);
     progress?.line(`run ${runId}`);
+    let stranded: string | undefined;
     await client.events(runId, (event) => {
+      if (event.type === "approval.requested" && client.inProcess) {
+        // Nobody could approve it: this runtime lives and ends inside this command.
+        stranded = event.stepId ?? "?";
+        return false;
+      }
       if (event.type === "approval.requested")
         progress?.line(
           `⏸ ${event.stepId} waits for approval: aria approve ${runId} ${event.stepId} (or aria reject ...)`,
@@ -118,6 +124,12 @@ async function runCommand(argv: string[], out: Out, err: Out): Promise<number> {
       else progress?.event(event.type, event.data, event.stepId);
     });
     progress?.stop();
+    if (stranded !== undefined) {
+      err.write(
+        `✗ step ${stranded} waits for a person's approval, but no runtime server was reachable, so this run lives inside this command and nobody can approve it.\n  Start a server (./scripts/start.sh or aria serve) and run the command again; then approve with aria approve RUN ${stranded}.\n`,
+      );
+      return 1;
+    }
     const run = await client.request<{
       status: string;
       result: unknown;

@@ -73,6 +73,17 @@ describe("aria run (no server running: starts one in-process)", () => {
     expect(run.steps[0]?.output.words).toBe(2);
   }, 60_000);
 
+  it("a run that waits for approval without a server: says why and exits 1 instead of hanging", async () => {
+    const { code, out, err } = await aria(
+      ["run", "--pipeline", "approved-report", "--input", '{"radius":2}'],
+      env,
+    );
+    expect(code).toBe(1);
+    expect(out).toMatch(/✓ area/);
+    expect(err).toContain("step report waits for a person's approval");
+    expect(err).toContain("aria serve");
+  }, 60_000);
+
   it("exits 1 on a failed run and names the error", async () => {
     const { code, err } = await aria(
       ["run", "--pipeline", "text-report", "--input", '{"title":"no text"}'],

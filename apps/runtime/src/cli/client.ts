@@ -4,10 +4,13 @@ import { AriaError } from "@aria/errors";
 export class ApiClient {
   readonly baseUrl: string;
   private readonly apiKey: string | undefined;
+  /** The server runs inside this CLI process (none was reachable): it ends with the command. */
+  readonly inProcess: boolean;
 
-  constructor(baseUrl: string, apiKey?: string) {
+  constructor(baseUrl: string, apiKey?: string, options: { inProcess?: boolean } = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, "");
     this.apiKey = apiKey;
+    this.inProcess = options.inProcess ?? false;
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -52,7 +55,10 @@ export class ApiClient {
     return parsed as T;
   }
 
-  /** Reads a run's Server-Sent Events, calling `onEvent` for each, until the stream ends. */
+  /**
+   * Reads a run's Server-Sent Events, calling `onEvent` for each, until the stream ends or
+   * `onEvent` answers `false`.
+   */
   async events(
     runId: string,
     onEvent: (event: {
@@ -60,7 +66,7 @@ export class ApiClient {
       type: string;
       stepId?: string;
       data: Record<string, unknown>;
-    }) => void,
+    }) => boolean | undefined | void,
   ): Promise<void> {
     const res = await fetch(`${this.baseUrl}/v1/runs/${encodeURIComponent(runId)}/events`, {
       headers: this.headers(),
@@ -88,12 +94,14 @@ export class ApiClient {
         }
         if (data) {
           const parsed = JSON.parse(data) as { stepId?: string; data?: Record<string, unknown> };
-          onEvent({
+          const more = onEvent({
             id,
             type,
             ...(parsed.stepId ? { stepId: parsed.stepId } : {}),
             data: parsed.data ?? {},
           });
+          // Leaving the loop cancels the response body (the stream's iterator is closed).
+          if (more === false) return;
         }
       }
     }
