@@ -1,15 +1,11 @@
 import type { RunningServer } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import {
-  type CallToolResult,
-  ErrorCode,
-  McpError,
-  ToolListChangedNotificationSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   callWithProgress,
+  connectClient,
   expectSucceededRun,
   fixture,
   installBundle,
@@ -55,11 +51,7 @@ beforeAll(async () => {
   transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
     requestInit: { headers: auth },
   });
-  client = new Client({ name: "aria-http-test", version: "1.0.0" });
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-    listChanged.push(Date.now());
-  });
-  await client.connect(transport);
+  client = await connectClient(transport, "aria-http-test", listChanged);
 }, 120_000);
 
 afterAll(async () => {

@@ -2,13 +2,11 @@ import path from "node:path";
 import type { RunningServer } from "@aria/runtime";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import {
-  type CallToolResult,
-  ToolListChangedNotificationSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   callWithProgress,
+  connectClient,
   examplesDir,
   expectSucceededRun,
   fixture,
@@ -32,33 +30,28 @@ let stderr = "";
 const transportErrors: Error[] = [];
 const listChanged: number[] = [];
 
+/** `aria mcp ARGS` as a child process (TypeScript source through tsx), stderr piped. */
+function ariaMcp(args: string[], env: Record<string, string>): StdioClientTransport {
+  return new StdioClientTransport({
+    command: process.execPath,
+    args: ["--conditions=@aria/source", "--import", "tsx", cli, "mcp", ...args],
+    env: { ...(process.env as Record<string, string>), ...env },
+    stderr: "pipe",
+  });
+}
+
 beforeAll(async () => {
   server = await startTestServer("aria-mcp-stdio-", [API_KEY]);
-  transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [
-      "--conditions=@aria/source",
-      "--import",
-      "tsx",
-      cli,
-      "mcp",
-      "--server",
-      server.url,
-      "--poll-ms",
-      "250",
-    ],
-    env: { ...(process.env as Record<string, string>), ARIA_API_KEY: API_KEY, LOG_LEVEL: "warn" },
-    stderr: "pipe",
+  transport = ariaMcp(["--server", server.url, "--poll-ms", "250"], {
+    ARIA_API_KEY: API_KEY,
+    LOG_LEVEL: "warn",
   });
   transport.stderr?.on("data", (chunk) => {
     stderr += chunk;
   });
-  client = new Client({ name: "aria-test", version: "1.0.0" });
-  client.onerror = (error) => transportErrors.push(error);
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-    listChanged.push(Date.now());
-  });
-  await client.connect(transport);
+  client = await connectClient(transport, "aria-test", listChanged, (error) =>
+    transportErrors.push(error),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -245,19 +238,13 @@ describe("aria mcp (stdio)", () => {
 describe("aria mcp (stdio) with no runtime running", () => {
   it("starts one in-process and still keeps stdout for JSON-RPC only", async () => {
     const dataDir = tempDir("aria-mcp-local-");
-    const local = new StdioClientTransport({
-      command: process.execPath,
-      args: ["--conditions=@aria/source", "--import", "tsx", cli, "mcp", "--poll-ms", "0"],
-      env: {
-        ...(process.env as Record<string, string>),
-        // Nothing listens on port 1: the CLI starts a runtime in its own process.
-        ARIA_PORT: "1",
-        ARIA_DATA_DIR: dataDir,
-        ARIA_EXAMPLES_DIR: examplesDir,
-        ARIA_FEATURE_CONTAINERS: "false",
-        LOG_LEVEL: "info",
-      },
-      stderr: "pipe",
+    const local = ariaMcp(["--poll-ms", "0"], {
+      // Nothing listens on port 1: the CLI starts a runtime in its own process.
+      ARIA_PORT: "1",
+      ARIA_DATA_DIR: dataDir,
+      ARIA_EXAMPLES_DIR: examplesDir,
+      ARIA_FEATURE_CONTAINERS: "false",
+      LOG_LEVEL: "info",
     });
     const errors: Error[] = [];
     const c = new Client({ name: "aria-test-local", version: "1.0.0" });

@@ -1,12 +1,9 @@
 import path from "node:path";
 import type { AppEnv, Runtime } from "@aria/runtime";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import {
-  type CallToolResult,
-  ToolListChangedNotificationSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -18,7 +15,13 @@ import {
 } from "../src/mcp/names.ts";
 import { createMcpRoute } from "../src/mcp/route.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
-import { composeTestRuntime, examplesDir, installBundle, runtimeBackendOf } from "./helpers/mcp.ts";
+import {
+  composeTestRuntime,
+  connectClient,
+  examplesDir,
+  installBundle,
+  runtimeBackendOf,
+} from "./helpers/mcp.ts";
 
 describe("MCP tool names", () => {
   const ids = [
@@ -90,11 +93,7 @@ describe("the in-process backend (what /mcp serves)", () => {
     server.onclose = () => unsubscribe?.();
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
-    client = new Client({ name: "t", version: "1" });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-      changes.push(Date.now());
-    });
-    await client.connect(clientSide);
+    client = await connectClient(clientSide, "t", changes);
     // The examples are installed after the client connected.
     for (const name of ["calculator-tools", "text-tools"]) {
       const res = await installBundle(runtime.app, path.join(examplesDir, name));
@@ -161,12 +160,8 @@ describe("the /mcp route's notification stream", () => {
       }),
     );
     const gets: string[] = [];
-    const client = new Client({ name: "reconnecting", version: "1.0.0" });
     const changes: number[] = [];
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-      changes.push(Date.now());
-    });
-    await client.connect(
+    const client = await connectClient(
       new StreamableHTTPClientTransport(new URL("http://aria.invalid/mcp"), {
         fetch: async (url, init) => {
           if (init?.method === "GET")
@@ -174,6 +169,8 @@ describe("the /mcp route's notification stream", () => {
           return app.fetch(new Request(url, init));
         },
       }),
+      "reconnecting",
+      changes,
     );
     try {
       // Several streams in a row, each resumed from the list id of the one before.

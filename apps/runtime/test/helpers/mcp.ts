@@ -11,8 +11,13 @@ import {
   type Runtime,
   startServer,
 } from "@aria/runtime";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  type CallToolResult,
+  type Progress,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { expect } from "vitest";
 import type { McpBackend } from "../../src/mcp/backend.ts";
 import { createRuntimeBackend } from "../../src/mcp/runtime-backend.ts";
@@ -92,6 +97,25 @@ export async function installBundle(
   return typeof target === "string"
     ? fetch(`${target}/v1/bundles`, init)
     : target.request("/v1/bundles", init);
+}
+
+/**
+ * Connects a new MCP client over `transport`, pushing the time of each `tools/list_changed` it
+ * hears onto `changes`; `onerror` (if given) is set before it connects.
+ */
+export async function connectClient(
+  transport: Transport,
+  name: string,
+  changes: number[],
+  onerror?: (error: Error) => void,
+): Promise<Client> {
+  const client = new Client({ name, version: "1.0.0" });
+  if (onerror) client.onerror = onerror;
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    changes.push(Date.now());
+  });
+  await client.connect(transport);
+  return client;
 }
 
 /** Calls a tool and collects its progress notifications (`onProgress` sees each as it comes). */
