@@ -53,7 +53,6 @@ import {
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Hono } from "hono";
 import type { Redis } from "ioredis";
-import { guardAgentExecutor } from "./agent-guardrails.ts";
 import { createEventsStream } from "./api/events-stream.ts";
 import { type EventNotifier, LocalEventNotifier } from "./api/sse.ts";
 import { collectUsage } from "./api/usage.ts";
@@ -428,17 +427,8 @@ export async function composeRuntime(
   const validator = new SchemaValidator();
   const tracing = new Tracing(options.traceExporter ? { exporter: options.traceExporter } : {});
   closeables.push({ name: "tracing", close: () => tracing.close() });
-  // Intelligence: the agent loop, planning, reflection, teams and sessions over the same
-  // (traced) tools and LLM; the engine runs `agent` and `team` steps through it.
-  const intelligence = createIntelligence({
-    agents: registries.agents,
-    tools: tracing.wrapTools(registries.tools),
-    llm: tracing.wrapLlm(llm),
-    store,
-    logger: logger.child({ component: "intelligence" }),
-    config: { features: config.features, limits: config.limits },
-  });
-  // Agents' guardrails (input and output of agent steps); `custom` checks come from the bundle.
+  // Agents' guardrails (input and output of every agent run: steps, team members, sessions, ICC);
+  // `custom` checks come from the agent's bundle.
   const agentGuardrails = new AgentGuardrails({
     getAgent: (name) => registries.agents.getAgent(name),
     validator,
@@ -460,8 +450,19 @@ export async function composeRuntime(
     },
     onGuardrail: (trip) => onGuardrail(trip),
   });
+  // Intelligence: the agent loop, planning, reflection, teams and sessions over the same
+  // (traced) tools and LLM; the engine runs `agent` and `team` steps through it.
+  const intelligence = createIntelligence({
+    guard: agentGuardrails,
+    agents: registries.agents,
+    tools: tracing.wrapTools(registries.tools),
+    llm: tracing.wrapLlm(llm),
+    store,
+    logger: logger.child({ component: "intelligence" }),
+    config: { features: config.features, limits: config.limits },
+  });
   const engine = new AriaRuntimeEngine({
-    agentExecutor: guardAgentExecutor(intelligence.agentExecutor, agentGuardrails),
+    agentExecutor: intelligence.agentExecutor,
     teamExecutor: intelligence.teamExecutor,
     recovery: intelligence.recovery,
     tools: tracing.wrapTools(registries.tools),

@@ -105,6 +105,21 @@ describe("guardrails in runs", () => {
       expect(step.error?.userGuidance).toBeTruthy();
       // The model never saw the oversized task.
       expect(llm.requests.length).toBe(calls);
+
+      // A conversation with the same agent goes through the same guardrails.
+      const session = (await (
+        await runtime.app.request("/v1/sessions", {
+          method: "POST",
+          body: JSON.stringify({ agent: "writer" }),
+        })
+      ).json()) as { id: string };
+      const answer = await runtime.app.request(`/v1/sessions/${session.id}/messages`, {
+        method: "POST",
+        body: JSON.stringify({ agent: "writer", content: "Who should I write to?" }),
+      });
+      const turn = JSON.stringify(await answer.json());
+      expect(turn).toContain("[REDACTED]");
+      expect(turn).not.toContain("ada@example.com");
     } finally {
       await runtime.close();
       await llm.close();

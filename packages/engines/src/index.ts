@@ -8,6 +8,7 @@
 // Intelligence (issue 6): agents, planning, reflection, conversations, teams
 export {
   type AgentExecutorDeps,
+  type AgentGuard,
   type AgentInvocationOptions,
   type AgentInvocationResult,
   type AgentInvocationUsage,

@@ -21,8 +21,25 @@ import {
 import { Budget, type BudgetLimits, type UsageLedger, type UsageTotals } from "./budget.ts";
 
 /** Collaborators of {@link createAgentExecutor}. */
+/**
+ * Input and output checks on agents (guardrails), injected by the runtime: `check` returns the
+ * value to continue with (redacted) or throws (blocked). Never given credentials.
+ */
+export interface AgentGuard {
+  /** Whether the agent has any check (lets the executor skip work). */
+  has(agent: string): boolean;
+  check(
+    agent: string,
+    on: "input" | "output",
+    value: unknown,
+    context: { runId: string; stepId: string },
+  ): Promise<unknown>;
+}
+
 export interface AgentExecutorDeps {
   agents: AgentRegistry;
+  /** Guardrails on every agent run: steps, team members, sessions and ICC calls alike. */
+  guard?: AgentGuard;
   tools: ToolRegistry;
   llm: LlmClient;
   events?: EventSink;
@@ -142,10 +159,41 @@ export function createAgentExecutor(deps: AgentExecutorDeps): IntelligentAgentEx
   const definition = (agent: string | AgentDefinition): AgentDefinition =>
     typeof agent === "string" ? toDefinition(deps.agents.getAgent(agent)) : agent;
 
-  const runAgent = (
+  const runAgent = async (
     agent: string | AgentDefinition,
     message: string,
     options: AgentInvocationOptions = {},
+  ): Promise<AgentRunResult> => {
+    const guard = deps.guard;
+    const name = typeof agent === "string" ? agent : agent.name;
+    if (guard === undefined || !guardable(guard, name)) return runLoop(agent, message, options);
+    const where = {
+      runId: options.parentRunId ?? options.sessionId ?? "direct",
+      stepId: options.stepId ?? "agent",
+    };
+    // The task and its context are checked together; what comes back is what the agent sees.
+    const checked = (await guard.check(
+      name,
+      "input",
+      { ...(options.context ?? {}), task: message },
+      where,
+    )) as Record<string, unknown>;
+    const { task, ...context } = checked;
+    const result = await runLoop(agent, typeof task === "string" ? task : message, {
+      ...options,
+      ...(options.context !== undefined ? { context } : {}),
+    });
+    const response = await guard.check(name, "output", result.response, where);
+    return {
+      ...result,
+      response: typeof response === "string" ? response : JSON.stringify(response),
+    };
+  };
+
+  const runLoop = (
+    agent: string | AgentDefinition,
+    message: string,
+    options: AgentInvocationOptions,
   ): Promise<AgentRunResult> => {
     const def = definition(agent);
     const budgets: Budget[] = [];
@@ -291,4 +339,13 @@ function usageOf(usage: UsageTotals): AgentInvocationUsage {
     outputTokens: usage.outputTokens,
     totalTokens: usage.inputTokens + usage.outputTokens,
   };
+}
+
+/** Whether a guard applies to an agent (an unknown agent fails later, where it is run). */
+function guardable(guard: AgentGuard, agent: string): boolean {
+  try {
+    return guard.has(agent);
+  } catch {
+    return false;
+  }
 }

@@ -27,6 +27,7 @@ import type { RunRecovery } from "../reflection/run-recovery.ts";
 import { createTeamExecutor, type TeamExecutorDeps } from "../teams/team-executor.ts";
 import {
   type AgentExecutorDeps,
+  type AgentGuard,
   createAgentExecutor,
   type IntelligentAgentExecutor,
 } from "./agent-executor.ts";
@@ -61,6 +62,8 @@ export interface IntelligenceDeps {
   llm: LlmClient;
   /** Sessions live in it (namespace `sessions`). Without it there are no sessions. */
   store?: StateStore;
+  /** Agents' guardrails, applied to every agent run (steps, team members, sessions, ICC). */
+  guard?: AgentGuard;
   /** Where `llm.usage` and agent tool events go; default: the attached engine's `publish`. */
   events?: EventSink;
   logger?: Logger;
@@ -115,6 +118,7 @@ export function createIntelligence(deps: IntelligenceDeps): Intelligence {
   });
   const agentExecutor = createAgentExecutor({
     agents: deps.agents,
+    ...(deps.guard !== undefined ? { guard: deps.guard } : {}),
     tools: deps.tools,
     llm: deps.llm,
     events,
