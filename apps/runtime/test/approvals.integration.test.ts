@@ -80,6 +80,13 @@ describe("human approval (Redis, queue workers, restarts)", () => {
     });
     expect(installed.status).toBe(201);
 
+    // A direct call cannot wait for a person: the tool is refused, not run.
+    const direct = await api(server, "POST", "/v1/tools/approval-tools%2Ftransfer/invoke", {
+      input: { amount: 999, payee: "mallory" },
+    });
+    expect(direct.status).toBe(409);
+    expect(direct.body.error.code).toBe("APPROVAL_REQUIRED");
+
     const runId = await submit(server, "payout", { item: "bike", payee: "acme" });
     const paused = await until(server, runId, ["paused"]);
     expect(paused.steps.map((s: Json) => [s.stepId, s.status])).toEqual([

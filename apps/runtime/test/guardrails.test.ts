@@ -125,4 +125,58 @@ describe("guardrails in runs", () => {
       await llm.close();
     }
   });
+
+  it("in a session, a redacted or blocked message never reaches the model later as history", async () => {
+    const llm = await startFakeOpenAI(reply.text("ok"));
+    const runtime = await composeRuntime(
+      RuntimeConfigSchema.parse({
+        dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "aria-guard-session-")),
+        features: { containers: false, reflection: false, planning: false },
+        llm: {
+          providers: ["openai"],
+          openai: { apiKey: "sk-test-guardrails-0123456789", baseURL: llm.baseURL },
+        },
+      }),
+      silent,
+    );
+    try {
+      runtime.registries.agents.registerAgent({
+        name: "clerk",
+        description: "Answers",
+        systemPrompt: "You answer.",
+        tools: [],
+        llm: { provider: "openai", model: "fake-gpt" },
+        guardrails: [
+          { kind: "pii", on: "input", action: "redact" },
+          { kind: "regex", on: "input", action: "block", pattern: "SECRET-[0-9]+" },
+        ],
+      });
+      const session = (await (
+        await runtime.app.request("/v1/sessions", {
+          method: "POST",
+          body: JSON.stringify({ agent: "clerk" }),
+        })
+      ).json()) as { id: string };
+      const send = async (content: string) =>
+        (
+          await runtime.app.request(`/v1/sessions/${session.id}/messages`, {
+            method: "POST",
+            body: JSON.stringify({ agent: "clerk", content }),
+          })
+        ).status;
+      expect(await send("mail ada@example.com please")).toBe(200);
+      expect(await send("my code is SECRET-12345")).toBe(422);
+      expect(await send("hello again")).toBe(200);
+      const bodies = llm.requests.map((r) => JSON.stringify(r.body));
+      expect(bodies).toHaveLength(2);
+      expect(bodies.some((b) => b.includes("ada@example.com"))).toBe(false);
+      expect(bodies.some((b) => b.includes("SECRET-12345"))).toBe(false);
+      // The third turn's history holds the redacted first message and the blocked placeholder.
+      expect(bodies[1]).toContain("[REDACTED]");
+      expect(bodies[1]).toContain("[message blocked by a guardrail]");
+    } finally {
+      await runtime.close();
+      await llm.close();
+    }
+  });
 });

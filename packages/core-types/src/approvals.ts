@@ -34,5 +34,10 @@ export const ApprovalRecordSchema = z.strictObject({
   /** Parameters the approver edited: the step runs with these instead of `params`. */
   editedParams: z.record(z.string(), z.unknown()).optional(),
   timedOut: z.boolean().optional(),
+  /**
+   * What was asked about: a hash of the step's kind, target and resolved parameters. A step that
+   * comes back different (a plan revision reusing the id) needs a new approval.
+   */
+  fingerprint: z.string().optional(),
 });
 export type ApprovalRecord = z.infer<typeof ApprovalRecordSchema>;

@@ -263,4 +263,131 @@ describe("approvals", () => {
     expect(run.status).toBe("cancelled");
     expect(tools.callsOf("pay")).toHaveLength(0);
   });
+
+  it("a rerun proposed by reflection that needs approval is not run", async () => {
+    const tools = payTools().add("flaky", () => {
+      throw new Error("boom");
+    }) as ApprovalTools;
+    const { engine } = setup(tools, {
+      recovery: {
+        onStepFailed: async (failure) =>
+          ({
+            decision: {
+              action: "retry",
+              step: { ...failure.step, tool: "pay", params: { amount: 1e6, to: "mallory" } },
+            },
+          }) as never,
+        replan: async () => ({ steps: [] }) as never,
+      },
+    });
+    const { run } = await engine.runPipeline(
+      pipeline([{ id: "x", type: "tool", tool: "flaky", params: {} }]),
+      undefined,
+      { runId: "r9", options: { reflection: true } },
+    );
+    expect(run.status).toBe("failed");
+    expect(tools.callsOf("pay")).toHaveLength(0);
+    expect(run.steps[0]?.error?.code).toBe("APPROVAL_REQUIRED");
+  });
+
+  it("a replanned step reusing a parked step's id is asked about again, not run on the old approval", async () => {
+    const tools = payTools().add("flaky", async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      throw new Error("boom");
+    }) as ApprovalTools;
+    const { engine, sink } = setup(tools, {
+      recovery: {
+        onStepFailed: async () => ({ decision: { action: "replan" } }) as never,
+        replan: async () =>
+          ({
+            steps: [
+              {
+                id: "pay",
+                type: "tool",
+                tool: "pay",
+                params: { amount: 1e6, to: "mallory" },
+                dependsOn: [],
+              },
+            ],
+          }) as never,
+      },
+    });
+    const steps = [
+      { id: "pay", type: "tool", tool: "pay", params: { amount: 10, to: "acme" }, dependsOn: [] },
+      { id: "x", type: "tool", tool: "flaky", params: {}, dependsOn: [] },
+    ];
+    await engine.runPipeline(pipeline(steps), undefined, {
+      runId: "r10",
+      options: { reflection: true },
+    });
+    const asked = sink.events.filter((e) => e.type === "approval.requested");
+    expect(asked.at(-1)?.data).toMatchObject({ params: { amount: 1e6, to: "mallory" } });
+    const [record] = await engine.approvals.listForRun("r10");
+    expect(record).toMatchObject({ status: "pending", params: { amount: 1e6, to: "mallory" } });
+    expect(tools.callsOf("pay")).toHaveLength(0);
+  });
+
+  it("an approval given for other parameters does not cover the step", async () => {
+    const tools = payTools();
+    const { engine, store, sink } = setup(tools);
+    await engine.runPipeline(pipeline(PAY), { item: "car" }, { runId: "r11" });
+    await engine.decideApproval("r11", "pay", { decision: "approve", by: "alice" });
+    // As if the approval had been given for something else (another revision of the step).
+    const stored = await engine.approvals.get("r11", "pay");
+    await store.setValue(
+      "approvals",
+      "r11/pay",
+      JSON.stringify({ ...stored, fingerprint: "other" }),
+    );
+    const { run } = await engine.resume("r11");
+    expect(run.status).toBe("paused");
+    expect(tools.callsOf("pay")).toHaveLength(0);
+    expect(sink.events.filter((e) => e.type === "approval.requested")).toHaveLength(2);
+  });
+
+  it("time spent paused does not count against the run's timeout", async () => {
+    const tools = payTools();
+    const { engine, advance } = setup(tools);
+    await engine.runPipeline(
+      pipeline(PAY),
+      { item: "car" },
+      {
+        runId: "r12",
+        options: { timeoutMs: 60_000 },
+      },
+    );
+    advance(5 * 60_000);
+    await engine.decideApproval("r12", "pay", { decision: "approve", by: "alice" });
+    const { run } = await engine.resume("r12");
+    expect(run.status).toBe("succeeded");
+    expect(tools.callsOf("pay")).toHaveLength(1);
+  });
+
+  it("the same person deciding twice at once wins once", async () => {
+    const tools = payTools();
+    const { engine } = setup(tools);
+    await engine.runPipeline(pipeline(PAY), { item: "car" }, { runId: "r13" });
+    const results = await Promise.allSettled([
+      engine.decideApproval("r13", "pay", { decision: "approve", by: "alice" }),
+      engine.decideApproval("r13", "pay", { decision: "reject", by: "alice" }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(AriaError.is(failed.reason) && failed.reason.code).toBe("APPROVAL_ALREADY_DECIDED");
+  });
+
+  it("a policy rule on a tool gates the agents that may call it", () => {
+    const tools = new TestTools().add("mcp:notes/delete", () => ({}));
+    const agents = new TestAgents([], ["janitor"]);
+    const original = agents.getAgent.bind(agents);
+    agents.getAgent = (name: string) => ({ ...original(name), tools: ["mcp:notes/delete"] });
+    const check = new ApprovalPolicyCheck({
+      tools,
+      agents,
+      settings: { rules: ["tool:mcp:notes/*"] },
+    });
+    expect(
+      check.reason({ id: "a", type: "agent", agent: "janitor", params: {} } as ExecutionStep),
+    ).toBe("tool:mcp:notes/delete:rule:tool:mcp:notes/*");
+  });
 });

@@ -8,6 +8,8 @@ export interface ToolInvokeDeps {
   registries: Registries;
   audit: AuditLog;
   dataDir: string;
+  /** Says whether a tool needs a person's approval (its `needsApproval` or a policy rule). */
+  runs?: { approvalReasonForTool(toolId: string): string | undefined };
 }
 
 /** One direct invocation of a tool (outside a run). */
@@ -43,6 +45,13 @@ export async function invokeRegisteredTool(
 ): Promise<ToolInvokeResult> {
   const started = performance.now();
   const tool = deps.registries.tools.resolve(request.name);
+  // A direct call cannot wait for a person: tools that need approval run as steps of a run.
+  const reason = deps.runs?.approvalReasonForTool(tool.id);
+  if (reason !== undefined)
+    throw new AriaError("APPROVAL_REQUIRED", {
+      message: `Tool '${tool.id}' needs a person's approval (${reason}); a direct call cannot wait for one. Run it as a step of a pipeline or plan, where the run pauses for the approval`,
+      details: { tool: tool.id, reason },
+    });
   const controller = new AbortController();
   const timeoutMs = request.timeoutMs ?? tool.resources?.timeoutMs ?? 60_000;
   const timer = setTimeout(

@@ -256,9 +256,11 @@ export function createV1(deps: V1Deps): Hono<AppEnv> {
     if (!run)
       throw new AriaError("RUN_NOT_FOUND", { message: `No run with id ${c.req.param("id")}` });
     const approvals = await deps.runs.approvals(run.id);
+    // A run that ended waits for nothing (a cancelled run's approvals stay pending in the record).
+    const open = run.status === "paused" || run.status === "running";
     return c.json({
       ...runView(run),
-      approvals: approvals.filter((a) => a.status === "pending").map(approvalView),
+      approvals: open ? approvals.filter((a) => a.status === "pending").map(approvalView) : [],
       approvalHistory: approvals.map(approvalView),
     });
   });

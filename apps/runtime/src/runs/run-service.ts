@@ -292,6 +292,17 @@ export class RunService {
 
   // ------------------------------------------------------------------ approvals
 
+  /** Why a direct call of the tool would need a person's approval, if it would. */
+  approvalReasonForTool(toolId: string): string | undefined {
+    return this.deps.engine.approvalReason({
+      id: "invoke",
+      type: "tool",
+      tool: toolId,
+      params: {},
+      continueOnError: false,
+    });
+  }
+
   /** Every approval of a run, pending and decided. */
   approvals(runId: string): Promise<ApprovalRecord[]> {
     return this.deps.engine.approvals.listForRun(runId);
@@ -403,7 +414,7 @@ export class RunService {
   /** One pass of the sweeper (exposed for tests and `aria doctor`). */
   async sweepApprovals(): Promise<number> {
     let decided = 0;
-    for (const run of await this.deps.store.listRuns({ status: "paused", limit: 500 })) {
+    for (const run of await this.deps.store.listRuns({ status: "paused", limit: 10_000 })) {
       for (const record of await this.deps.engine.approvals.expired(run.id)) {
         try {
           await this.deps.engine.decideApproval(run.id, record.stepId, {
@@ -459,12 +470,13 @@ export class RunService {
         data: { reason: "cancelled before it started" },
       });
     }
-    if (run.status === "paused") {
-      // Nobody advances a paused run: it ends here, its pending approvals with it.
-      await this.deps.engine.cancelPaused(runId, `cancelled by ${actor}`);
-    }
+    // Nobody advances a paused run: it ends here. If it was resumed meanwhile (a decision), it is
+    // cancelled like any running run below.
+    const endedPaused =
+      run.status === "paused" &&
+      (await this.deps.engine.cancelPaused(runId, `cancelled by ${actor}`));
     const local = this.deps.engine.cancel(runId, `cancelled by ${actor}`);
-    if (!local && run.status !== "queued" && run.status !== "paused")
+    if (!local && run.status !== "queued" && !endedPaused)
       await this.deps.store.setValue("cancel-requests", runId, actor, 3_600_000);
     await this.deps.audit.record({
       actor,
@@ -490,10 +502,20 @@ export class LocalRunDispatcher implements RunDispatcher {
   }
 
   private readonly enqueuedAt = new Map<string, number>();
+  /** Runs executing now that were dispatched again meanwhile (run again once they return). */
+  private readonly again = new Set<string>();
 
   async dispatch(submission: RunSubmission): Promise<void> {
-    this.queue.push(submission.runId);
-    this.enqueuedAt.set(submission.runId, Date.now());
+    const runId = submission.runId;
+    // One entry per run: a run already waiting is not queued twice (approval sweeps repeat), and
+    // one executing now runs again when it returns (its resumption was asked for meanwhile).
+    if (this.enqueuedAt.has(runId)) return;
+    if (this.controllers.has(runId)) {
+      this.again.add(runId);
+      return;
+    }
+    this.queue.push(runId);
+    this.enqueuedAt.set(runId, Date.now());
     this.pump();
   }
 
@@ -521,6 +543,10 @@ export class LocalRunDispatcher implements RunDispatcher {
         .finally(() => {
           this.running--;
           this.controllers.delete(runId);
+          if (this.again.delete(runId) && !this.closed) {
+            this.queue.push(runId);
+            this.enqueuedAt.set(runId, Date.now());
+          }
           this.pump();
         });
     }

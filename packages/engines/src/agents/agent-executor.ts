@@ -96,6 +96,8 @@ export interface AgentInvocationResult {
   /** The conversation after this call (sessions keep it). */
   messages: LlmMessageInput[];
   error?: ErrorBody;
+  /** The message as the agent saw it, when input guardrails changed it (sessions keep that). */
+  input?: string;
 }
 
 /** The ICC server's view of agents: `invoke(agent, {message, ...})` → `{success, response, turns, usage}`. */
@@ -179,14 +181,23 @@ export function createAgentExecutor(deps: AgentExecutorDeps): IntelligentAgentEx
       where,
     )) as Record<string, unknown>;
     const { task, ...context } = checked;
-    const result = await runLoop(agent, typeof task === "string" ? task : message, {
+    const seen = typeof task === "string" ? task : message;
+    const result = await runLoop(agent, seen, {
       ...options,
       ...(options.context !== undefined ? { context } : {}),
     });
-    const response = await guard.check(name, "output", result.response, where);
+    const checkedResponse = await guard.check(name, "output", result.response, where);
+    const response =
+      typeof checkedResponse === "string" ? checkedResponse : JSON.stringify(checkedResponse);
+    // The conversation handed back (sessions, ICC callers) carries the checked answer too.
+    const messages = result.messages.map((m) =>
+      m.role === "assistant" && m.content === result.response ? { ...m, content: response } : m,
+    );
     return {
       ...result,
-      response: typeof response === "string" ? response : JSON.stringify(response),
+      response,
+      messages,
+      ...(seen !== message ? { input: seen } : {}),
     };
   };
 
@@ -330,6 +341,7 @@ function toInvocation(result: AgentRunResult): AgentInvocationResult {
       turn: c.turn,
     })),
     messages: result.messages,
+    ...(result.input !== undefined ? { input: result.input } : {}),
   };
 }
 

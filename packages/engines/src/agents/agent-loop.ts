@@ -132,6 +132,8 @@ export interface AgentRunResult {
   finishReason: LlmFinishReason;
   model?: string;
   provider?: string;
+  /** The message as the agent saw it, when input guardrails changed it (redaction). */
+  input?: string;
 }
 
 /** Contract text for models without native tool calling (the original's JSON contract). */

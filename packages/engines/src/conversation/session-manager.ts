@@ -159,7 +159,14 @@ export class SessionManager {
       });
       add(usage, summarized);
       const history: LlmMessageInput[] = engine.toMessages();
-      engine.addTurn({ role: "user", content: message.content });
+      // The user's turn is kept as the agent saw it (after input guardrails), so a redacted or
+      // blocked message never reaches the model later as history.
+      let userTurnAdded = false;
+      const addUserTurn = (content: string) => {
+        if (userTurnAdded) return;
+        userTurnAdded = true;
+        engine.addTurn({ role: "user", content });
+      };
       let result: AgentInvocationResult;
       try {
         result = await this.deps.agents.invokeAgent(agent, message.content, {
@@ -170,10 +177,22 @@ export class SessionManager {
           ...(budget !== undefined ? { budgets: [budget] } : {}),
         });
       } catch (error) {
+        addUserTurn(
+          AriaError.is(error) && error.code === "GUARDRAIL_TRIPPED" && error.details.on === "input"
+            ? "[message blocked by a guardrail]"
+            : message.content,
+        );
         engine.fail(error);
         await this.save(engine);
         throw error;
       }
+      addUserTurn(
+        !result.success &&
+          result.error?.code === "GUARDRAIL_TRIPPED" &&
+          result.error.details.on === "input"
+          ? "[message blocked by a guardrail]"
+          : (result.input ?? message.content),
+      );
       add(usage, { ...result.usage, costUsd: result.costUsd });
       if (!result.success) {
         const error = AriaError.fromBody(

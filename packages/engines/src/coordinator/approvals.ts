@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from "node:crypto";
 import {
   type AgentRegistry,
   type ApprovalDecision,
@@ -86,11 +87,19 @@ export class ApprovalBook {
       if (!ids.includes(record.stepId)) ids.push(record.stepId);
       await this.store.setValue(APPROVALS_INDEX_NAMESPACE, record.runId, JSON.stringify(ids));
     });
-    this.indexWrites.set(
-      record.runId,
-      next.catch(() => {}),
-    );
-    await next;
+    const chained = next.catch(() => {});
+    this.indexWrites.set(record.runId, chained);
+    try {
+      await next;
+    } finally {
+      // The chain is only needed while writes are in flight: no entry per run kept forever.
+      if (this.indexWrites.get(record.runId) === chained) this.indexWrites.delete(record.runId);
+    }
+    await this.write(record);
+  }
+
+  /** Replaces a record (a superseded request: the step changed since it was asked about). */
+  async replace(record: ApprovalRecord): Promise<void> {
     await this.write(record);
   }
 
@@ -100,7 +109,12 @@ export class ApprovalBook {
    */
   async decide(runId: string, stepId: string, input: ApprovalInput): Promise<ApprovalRecord> {
     const lockKey = `approval:${runId}/${stepId}`;
-    const lease = await this.store.acquireLease(lockKey, `decide-${input.by}`, 10_000);
+    // A unique owner per call: the same person deciding twice at once must not win twice.
+    const lease = await this.store.acquireLease(
+      lockKey,
+      `decide-${input.by}-${randomUUID()}`,
+      10_000,
+    );
     if (lease === undefined)
       throw new AriaError("APPROVAL_ALREADY_DECIDED", {
         message: `The approval of step '${stepId}' of run ${runId} is being decided right now`,
@@ -152,6 +166,14 @@ export class ApprovalBook {
       JSON.stringify(record),
     );
   }
+}
+
+/** The fingerprint of what an approver is asked about (kind, target, resolved parameters). */
+export function approvalFingerprint(step: ExecutionStep): string {
+  return createHash("sha256")
+    .update(JSON.stringify([step.type, targetOf(step), step.params ?? {}]))
+    .digest("hex")
+    .slice(0, 32);
 }
 
 function recordKey(runId: string, stepId: string): string {
@@ -268,7 +290,16 @@ export class ApprovalPolicyCheck {
           : tool;
       if (this.toolNeeds(qualified) || (qualified !== tool && this.toolNeeds(tool)))
         return `tool:${tool}`;
+      // A policy rule on a tool gates the agents that may call it, too.
+      const rule =
+        this.toolRule(qualified) ?? (qualified !== tool ? this.toolRule(tool) : undefined);
+      if (rule !== undefined) return `tool:${tool}:${rule}`;
     }
+    return undefined;
+  }
+
+  private toolRule(name: string): string | undefined {
+    for (const rule of this.rules) if (rule.test(`tool:${name}`)) return `rule:${rule.pattern}`;
     return undefined;
   }
 

@@ -59,6 +59,7 @@ import {
   type ApprovalInput,
   ApprovalPolicyCheck,
   type ApprovalSettings,
+  approvalFingerprint,
   targetOf,
 } from "./approvals.ts";
 import {
@@ -176,6 +177,8 @@ interface ActiveRun {
   lease: Lease;
   version: number;
   startedAtMs: number;
+  /** Time the run spent paused for approvals (not counted against its timeout). */
+  pausedMs: number;
   writes: Promise<void>;
   usage: StepUsage;
   hasContainers: boolean;
@@ -426,6 +429,9 @@ export class AriaRuntimeEngine implements PipelineRunner {
         usage,
         // Plan revisions used before the interruption still count against the bound.
         revisions: stored.plan.revision,
+        pausedMs:
+          folded.pausedMs +
+          (folded.pausedAt !== undefined ? Math.max(0, now - folded.pausedAt) : 0),
       },
       initial,
       {
@@ -463,7 +469,13 @@ export class AriaRuntimeEngine implements PipelineRunner {
     const store = this.deps.store;
     const stored = await store.getRun(runId);
     if (stored?.status !== "paused") return false;
-    const lease = await store.acquireLease(runLeaseKey(runId), this.instanceId, this.leaseTtlMs);
+    // Its own lease owner: a resumption in this process holds the lease under `instanceId`, and
+    // re-acquiring that would share (then release) the resumption's lease.
+    const lease = await store.acquireLease(
+      runLeaseKey(runId),
+      `${this.instanceId}:cancel:${randomUUID()}`,
+      this.leaseTtlMs,
+    );
     if (lease === undefined) return false;
     try {
       const now = this.clock.now();
@@ -506,6 +518,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
     } finally {
       await store.releaseLease(lease).catch(() => {});
     }
+  }
+
+  /** Why a step would need a person's approval (see {@link ApprovalPolicyCheck}), if it would. */
+  approvalReason(step: ExecutionStep): string | undefined {
+    return this.approvalPolicy.reason(step);
   }
 
   /** Cancels a run this engine is advancing; false when it is not running here. */
@@ -745,7 +762,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
     base: Pick<
       ActiveRun,
       "runId" | "run" | "graph" | "context" | "lease" | "version" | "startedAtMs" | "usage"
-    > & { revisions?: number },
+    > & { revisions?: number; pausedMs?: number },
     initial: StepRecord[],
     request: RunRequest,
     resumed: boolean,
@@ -755,6 +772,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
       request.recovery ?? (request.options?.reflection === true ? this.deps.recovery : undefined);
     active.reflections = 0;
     active.revisions = base.revisions ?? 0;
+    active.pausedMs = base.pausedMs ?? 0;
     active.stepRecoveries = new Map();
     active.replanCause = undefined;
     active.controller = new AbortController();
@@ -787,7 +805,11 @@ export class AriaRuntimeEngine implements PipelineRunner {
       renew.unref?.();
       cleanups.push(() => clearInterval(renew));
       if (options.timeoutMs !== undefined) {
-        const remaining = Math.max(0, active.startedAtMs + options.timeoutMs - this.clock.now());
+        // Time spent waiting for a person does not count against the run's timeout.
+        const remaining = Math.max(
+          0,
+          active.startedAtMs + active.pausedMs + options.timeoutMs - this.clock.now(),
+        );
         const timer = setTimeout(
           () =>
             this.abort(
@@ -955,7 +977,13 @@ export class AriaRuntimeEngine implements PipelineRunner {
         void this.emitStepEnd(runId, record, graph);
       },
       stepSettled: (record) => this.observeStep(record, context),
-      approval: (i, rendered) => this.approvalGate(active, i, rendered),
+      // A run that spent its budget is not held for a person: the step is refused at its start.
+      approval: (i, rendered, gateOptions) =>
+        (maxTokens !== undefined &&
+          active.usage.inputTokens + active.usage.outputTokens >= maxTokens) ||
+        (maxCostUsd !== undefined && active.usage.costUsd >= maxCostUsd)
+          ? Promise.resolve({ kind: "run" as const })
+          : this.approvalGate(active, i, rendered, gateOptions?.rerun === true),
       ...(recovery !== undefined
         ? {
             stepFailed: (
@@ -1390,13 +1418,29 @@ export class AriaRuntimeEngine implements PipelineRunner {
     active: ActiveRun,
     i: number,
     rendered: ExecutionStep,
+    rerun = false,
   ): Promise<GraphApprovalAnswer> {
     const reason = this.approvalPolicy.reason(rendered);
     if (reason === undefined) return { kind: "run" };
     const { runId } = active;
     const stepId = active.graph.ids[i]!;
+    const fingerprint = approvalFingerprint(rendered);
     let record = await this.approvals.get(runId, stepId);
-    if (record === undefined) {
+    // An approval covers exactly what was shown: the same kind, target and parameters.
+    const matches = record?.fingerprint === undefined || record.fingerprint === fingerprint;
+    if (rerun) {
+      // A rerun proposed by reflection runs only under an approval given for exactly it.
+      if (record?.status === "approved" && matches)
+        return record.editedParams !== undefined
+          ? {
+              kind: "run",
+              step: { ...rendered, params: record.editedParams as ExecutionStep["params"] },
+            }
+          : { kind: "run" };
+      return { kind: "wait" };
+    }
+    const superseded = record !== undefined && !matches;
+    if (record === undefined || superseded) {
       const policy = this.approvalPolicy.policyFor(rendered);
       const now = this.clock.now();
       record = {
@@ -1410,8 +1454,12 @@ export class AriaRuntimeEngine implements PipelineRunner {
         expiresAt: iso(now + policy.timeoutMs),
         onTimeout: policy.onTimeout,
         status: "pending",
+        fingerprint,
       };
-      await this.approvals.request(record);
+      // A step that changed since it was asked about (a plan revision reusing its id) is asked
+      // about again; the earlier decision does not carry over.
+      if (superseded) await this.approvals.replace(record);
+      else await this.approvals.request(record);
       this.metricsData.increment("approvalsRequested");
       await this.emit(runId, "approval.requested", stepId, {
         kind: record.kind,
@@ -1420,6 +1468,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
         reason,
         ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
         onTimeout: record.onTimeout,
+        ...(superseded ? { supersedes: true } : {}),
       });
       return { kind: "wait" };
     }
@@ -1476,23 +1525,25 @@ export class AriaRuntimeEngine implements PipelineRunner {
     const run = this.finalState(active, graphRun, records, "paused", undefined, undefined, now);
     delete run.metrics.finishedAt;
     run.metrics.stepsTotal = active.graph.steps.length;
-    try {
-      await this.checkpoint(active, {
-        schemaVersion: CHECKPOINT_SCHEMA_VERSION,
-        kind: "run.paused",
-        at: iso(now),
-        waiting,
+    // Unlike a finished run, a paused one must be stored as paused: otherwise nothing would ever
+    // resume it. A failed write throws, so the run stays `running` and a worker takes it over.
+    await this.checkpoint(active, {
+      schemaVersion: CHECKPOINT_SCHEMA_VERSION,
+      kind: "run.paused",
+      at: iso(now),
+      waiting,
+    });
+    const written = await store.compareAndSetRun(
+      recordForStore(run),
+      active.version,
+      active.lease.fencingToken,
+    );
+    if (!written)
+      throw new AriaError("RUN_CONFLICT", {
+        message: `Run ${runId} changed under this worker while pausing`,
+        context: { runId },
       });
-      if (
-        await store.compareAndSetRun(recordForStore(run), active.version, active.lease.fencingToken)
-      )
-        run.version = active.version + 1;
-    } catch (thrown) {
-      this.deps.logger?.error(
-        { runId, err: toAriaError(thrown).toBody() },
-        "could not write the paused run record",
-      );
-    }
+    run.version = active.version + 1;
     this.metricsData.increment("runsPaused");
     await store.releaseLease(active.lease).catch(() => {});
     if (active.hasContainers && this.deps.containers !== undefined) {

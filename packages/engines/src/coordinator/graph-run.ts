@@ -85,7 +85,11 @@ export interface GraphRunHooks {
    * Optional: asked with the rendered step before it starts; see {@link ApprovalAnswer}. Throwing
    * stops the run.
    */
-  approval?(index: number, rendered: ExecutionStep): Promise<ApprovalAnswer>;
+  approval?(
+    index: number,
+    rendered: ExecutionStep,
+    options?: { rerun?: boolean },
+  ): Promise<ApprovalAnswer>;
   /** A step was skipped or cancelled without running to its end (not checkpointed). */
   stepSettled(record: StepRecord): void;
   /**
@@ -502,6 +506,25 @@ export class GraphRun implements PlaceholderSource {
           continue;
         }
         if (this.stopped !== undefined) break;
+        // A rerun reflection proposes is a new action: if it needs a person's approval that was
+        // not given for exactly this, it does not run (the step fails; a replan may propose it).
+        if (hooks.approval !== undefined) {
+          const gate = await hooks.approval(i, { ...ran, id: stepId }, { rerun: true });
+          if (gate.kind !== "run") {
+            outcome = failedOutcome(
+              stepId,
+              gate.kind === "reject"
+                ? gate.error
+                : new AriaError("APPROVAL_REQUIRED", {
+                    message: `Reflection proposed to run step '${stepId}' again in a form that needs a person's approval; it was not run`,
+                    context: { runId: this.config.runId, stepId },
+                  }),
+              this.now(),
+            );
+            break;
+          }
+          if (gate.step !== undefined) ran = gate.step;
+        }
         const next = await this.config.engine.executeStep({ ...ran, id: stepId }, runOptions);
         attempts += next.attempts;
         retries += next.retries;

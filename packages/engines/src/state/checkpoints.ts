@@ -84,6 +84,9 @@ export interface FoldedCheckpoints {
   finished: RunStatus | undefined;
   resumes: number;
   records: number;
+  /** Time spent paused for approvals and resumed since (ms), and when the last open pause began. */
+  pausedMs: number;
+  pausedAt: number | undefined;
 }
 
 /** Migrates and folds a run's checkpoint list. */
@@ -95,6 +98,8 @@ export function foldCheckpoints(raw: readonly unknown[]): FoldedCheckpoints {
     finished: undefined,
     resumes: 0,
     records: raw.length,
+    pausedMs: 0,
+    pausedAt: undefined,
   };
   for (const item of raw) {
     const record = migrateCheckpoint(item);
@@ -113,6 +118,13 @@ export function foldCheckpoints(raw: readonly unknown[]): FoldedCheckpoints {
         break;
       case "run.resumed":
         folded.resumes++;
+        if (folded.pausedAt !== undefined) {
+          folded.pausedMs += Math.max(0, Date.parse(record.at) - folded.pausedAt);
+          folded.pausedAt = undefined;
+        }
+        break;
+      case "run.paused":
+        folded.pausedAt = Date.parse(record.at);
         break;
       case "run.finished":
         folded.finished = record.status;
