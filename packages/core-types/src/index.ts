@@ -245,3 +245,4 @@ export {
   type TeamInvocationStep,
   type ToolCallStep,
 } from "./steps.ts";
+export { LlmToolNames, toLlmToolName } from "./tool-names.ts";

@@ -5,6 +5,7 @@
  * in-memory StateStore.
  */
 
+export { LlmToolNames, toLlmToolName } from "@aria/core-types";
 // Intelligence (issue 6): agents, planning, reflection, conversations, teams
 export {
   type AgentExecutorDeps,
@@ -47,7 +48,6 @@ export {
   type IntelligenceDeps,
 } from "./agents/intelligence.ts";
 export { extractJson } from "./agents/json-reply.ts";
-export { LlmToolNames, toLlmToolName } from "./agents/tool-names.ts";
 // Context
 export { entryBytes, jsonBytes } from "./context/byte-size.ts";
 export {

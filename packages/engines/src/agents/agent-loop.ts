@@ -15,12 +15,12 @@ import type {
   ToolExecutionContext,
   ToolRegistry,
 } from "@aria/core-types";
+import { LlmToolNames } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
 import { abortError } from "../execution/execution-engine.ts";
 import { addUsage, type Budget, emitLlmUsage, emptyUsage, type UsageTotals } from "./budget.ts";
 import { estimateTokens, fitContext } from "./context-window.ts";
 import { extractJson, jsonForPrompt } from "./json-reply.ts";
-import { LlmToolNames } from "./tool-names.ts";
 
 /** What the loop needs to know about an agent (an `AgentManifest` fits). */
 export interface AgentDefinition {

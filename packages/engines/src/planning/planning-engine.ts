@@ -8,6 +8,7 @@ import {
   type LlmClient,
   type LlmMessageInput,
   type LlmResponse,
+  LlmToolNames,
   PIPELINE_STEP_KEYS,
   type RegisteredTool,
   type ToolRegistry,
@@ -22,7 +23,6 @@ import {
   type UsageTotals,
 } from "../agents/budget.ts";
 import { extractJson, jsonForPrompt, zodProblems } from "../agents/json-reply.ts";
-import { LlmToolNames } from "../agents/tool-names.ts";
 import { checkPlan, type PlanIssue } from "./plan-validation.ts";
 
 /** How complex a task looks. */

@@ -5,9 +5,8 @@ const LLM_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 /**
  * The base LLM-safe form of a tool id (contracts §2): `/` becomes `__`, any other character outside
  * `[a-zA-Z0-9_-]` becomes `_` (`text-tools/wordCount` → `text-tools__wordCount`, `file.read` →
- * `file_read`), and names over 64 characters are shortened with a hash suffix. The same mapping as
- * `@aria/registry`'s `toLlmToolName` (engines may not import the registry), so a name means the same
- * thing everywhere.
+ * `file_read`), and names over 64 characters are shortened with a hash suffix. One mapping for the
+ * registry and the engines, so a name means the same thing everywhere.
  */
 export function toLlmToolName(id: string): string {
   if (LLM_NAME.test(id)) return id;
