@@ -1,5 +1,5 @@
 import type { RunState, StateStore } from "@aria/core-types";
-import { MemoryStateStore } from "@aria/engines";
+import { emptyExecutionMetrics, MemoryStateStore } from "@aria/engines";
 import { type RedisHandle, startRedis } from "@aria/testkit";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,18 +31,7 @@ function run(
     target: { kind: "pipeline", name: "p" },
     options: {},
     steps: [],
-    metrics: {
-      durationMs: 0,
-      attempts: 0,
-      retries: 0,
-      stepsTotal: 0,
-      stepsSucceeded: 0,
-      stepsFailed: 0,
-      stepsSkipped: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-    },
+    metrics: emptyExecutionMetrics(),
     cost: { usd: 0, inputTokens: 0, outputTokens: 0 },
     createdAt,
     updatedAt: createdAt,

@@ -1,5 +1,5 @@
 import type { RunState } from "@aria/core-types";
-import { MemoryStateStore, runLeaseKey } from "@aria/engines";
+import { emptyExecutionMetrics, MemoryStateStore, runLeaseKey } from "@aria/engines";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "./helpers.ts";
 
@@ -10,18 +10,7 @@ function runState(id: string, extra: Partial<RunState> = {}): RunState {
     target: { kind: "plan" },
     options: {},
     steps: [],
-    metrics: {
-      durationMs: 0,
-      attempts: 0,
-      retries: 0,
-      stepsTotal: 0,
-      stepsSucceeded: 0,
-      stepsFailed: 0,
-      stepsSkipped: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-    },
+    metrics: emptyExecutionMetrics(),
     cost: { usd: 0, inputTokens: 0, outputTokens: 0 },
     createdAt: "2026-01-01T00:00:00.000Z",
     updatedAt: "2026-01-01T00:00:00.000Z",

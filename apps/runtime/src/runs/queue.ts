@@ -2,7 +2,7 @@ import type { Logger } from "@aria/core-types";
 import { AriaError } from "@aria/errors";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
-import type { EventNotifier } from "../api/sse.ts";
+import { LocalEventNotifier } from "../api/sse.ts";
 import type { RunDispatcher, RunService, RunSubmission } from "./run-service.ts";
 
 const QUEUE = "aria-runs";
@@ -152,13 +152,13 @@ export class RunWorker {
 }
 
 /** Event notifications across replicas over Redis pub/sub, delivered to local listeners. */
-export class RedisEventNotifier implements EventNotifier {
+export class RedisEventNotifier extends LocalEventNotifier {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
-  private readonly listeners = new Map<string, Set<() => void>>();
   private readonly channel: string;
 
   constructor(deps: { redisUrl: string; channel?: string }) {
+    super();
     this.channel = deps.channel ?? "aria:events";
     this.publisher = new Redis(deps.redisUrl, {
       maxRetriesPerRequest: 1,
@@ -172,27 +172,13 @@ export class RedisEventNotifier implements EventNotifier {
     this.publisher.on("error", () => undefined);
     this.subscriber.on("error", () => undefined);
     void this.subscriber.subscribe(this.channel).catch(() => undefined);
-    this.subscriber.on("message", (_channel: string, runId: string) => {
-      for (const listener of this.listeners.get(runId) ?? []) listener();
-    });
+    // Another replica's notification reaches this replica's listeners (not published again).
+    this.subscriber.on("message", (_channel: string, runId: string) => super.notify(runId));
   }
 
-  subscribe(runId: string, listener: () => void): () => void {
-    let set = this.listeners.get(runId);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(runId, set);
-    }
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(runId);
-    };
-  }
-
-  notify(runId: string): void {
+  override notify(runId: string): void {
     // Local listeners at once; other replicas through Redis (readers also poll, so a lost message only delays).
-    for (const listener of this.listeners.get(runId) ?? []) listener();
+    super.notify(runId);
     this.publisher.publish(this.channel, runId).catch(() => undefined);
   }
 

@@ -11,7 +11,7 @@ import type {
   StateStore,
 } from "@aria/core-types";
 import type { AriaRuntimeEngine, Intelligence } from "@aria/engines";
-import { readRunView } from "@aria/engines";
+import { emptyExecutionMetrics, readRunView } from "@aria/engines";
 import { AriaError, toAriaError } from "@aria/errors";
 import type { EventNotifier } from "../api/sse.ts";
 import type { AuditLog } from "../audit.ts";
@@ -243,18 +243,7 @@ export class RunService {
       options: submission.options ?? {},
       steps: [],
       ...(submission.failed ? { error: submission.failed } : {}),
-      metrics: {
-        durationMs: 0,
-        attempts: 0,
-        retries: 0,
-        stepsTotal: 0,
-        stepsSucceeded: 0,
-        stepsFailed: 0,
-        stepsSkipped: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        costUsd: 0,
-      },
+      metrics: emptyExecutionMetrics(),
       cost: { usd: 0, inputTokens: 0, outputTokens: 0 },
       createdAt: submission.submittedAt,
       updatedAt: submission.submittedAt,
