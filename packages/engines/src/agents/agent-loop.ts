@@ -18,7 +18,7 @@ import type {
 import { LlmToolNames } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
 import { abortError } from "../execution/execution-engine.ts";
-import { addUsage, type Budget, emitLlmUsage, emptyUsage, type UsageTotals } from "./budget.ts";
+import { type Budget, chargeCall, emitLlmUsage, emptyUsage, type UsageTotals } from "./budget.ts";
 import { estimateTokens, fitContext } from "./context-window.ts";
 import { extractJson, jsonForPrompt } from "./json-reply.ts";
 
@@ -243,14 +243,7 @@ export class AgentLoop {
       for (let m = 0; m < sent.length; m++) messages.push(sent[m]!);
       const response = await llm.complete({ ...base, messages }, signal ? { signal } : undefined);
       turns++;
-      const spent = {
-        inputTokens: response.usage.inputTokens,
-        outputTokens: response.usage.outputTokens,
-        costUsd: response.costUsd ?? 0,
-        calls: 1,
-      };
-      addUsage(usage, spent);
-      for (let b = 0; b < budgets.length; b++) budgets[b]!.add(spent);
+      chargeCall(response, usage, budgets);
       if (events !== undefined && this.config.usageEvents !== false)
         this.emitUsage(events, runId, stepId, agent.name, response, turns);
 

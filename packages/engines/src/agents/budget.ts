@@ -43,6 +43,21 @@ export function responseUsage(response: LlmResponse): UsageTotals {
 }
 
 /**
+ * Charges one LLM response: adds it to `usage` (when given) and to every budget; returns what it
+ * cost. The one place a call's spending is counted (agent loop, planning, reflection, summaries).
+ */
+export function chargeCall(
+  response: LlmResponse,
+  usage: UsageTotals | undefined,
+  budgets: Iterable<Budget> | undefined,
+): UsageTotals {
+  const spent = responseUsage(response);
+  if (usage !== undefined) addUsage(usage, spent);
+  for (const budget of budgets ?? []) budget.add(spent);
+  return spent;
+}
+
+/**
  * A token and cost budget that refuses the next LLM call once what was spent reaches a limit
  * (`BUDGET_EXCEEDED`, with what was spent and the limits in `details`). Spending is shared: a run's
  * agent steps, planning, reflection and summarization all add to the run's budget through the

@@ -10,7 +10,7 @@ import {
   type LlmMessageInput,
 } from "@aria/core-types";
 import { AriaError, toAriaError } from "@aria/errors";
-import { addUsage, type Budget, emptyUsage, type UsageTotals } from "../agents/budget.ts";
+import { type Budget, chargeCall, emptyUsage, type UsageTotals } from "../agents/budget.ts";
 import { jsonForPrompt } from "../agents/json-reply.ts";
 import { isoTime } from "../util/time.ts";
 
@@ -288,14 +288,7 @@ export class ConversationEngine {
       },
       options.signal ? { signal: options.signal } : undefined,
     );
-    const spent = {
-      inputTokens: response.usage.inputTokens,
-      outputTokens: response.usage.outputTokens,
-      costUsd: response.costUsd ?? 0,
-      calls: 1,
-    };
-    addUsage(usage, spent);
-    for (const budget of options.budgets ?? []) budget.add(spent);
+    chargeCall(response, usage, options.budgets);
     const summary = (response.content ?? "").trim();
     const summaryTurn: ConversationTurn = {
       id: randomUUID(),
@@ -374,13 +367,7 @@ export class ConversationEngine {
           },
           options.signal ? { signal: options.signal } : undefined,
         );
-        for (const budget of options.budgets ?? [])
-          budget.add({
-            inputTokens: response.usage.inputTokens,
-            outputTokens: response.usage.outputTokens,
-            costUsd: response.costUsd ?? 0,
-            calls: 1,
-          });
+        chargeCall(response, undefined, options.budgets);
         outcome = (response.content ?? "").trim();
       } catch (error) {
         this.fail(error);

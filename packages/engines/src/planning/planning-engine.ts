@@ -16,8 +16,8 @@ import {
 import { AriaError } from "@aria/errors";
 import { z } from "zod";
 import {
-  addUsage,
   type Budget,
+  chargeCall,
   emitLlmUsage,
   emptyUsage,
   type UsageTotals,
@@ -569,14 +569,7 @@ export class PlanningEngine {
       },
       options.signal ? { signal: options.signal } : undefined,
     );
-    const spent = {
-      inputTokens: response.usage.inputTokens,
-      outputTokens: response.usage.outputTokens,
-      costUsd: response.costUsd ?? 0,
-      calls: 1,
-    };
-    addUsage(usage, spent);
-    for (const budget of options.budgets ?? []) budget.add(spent);
+    chargeCall(response, usage, options.budgets);
     emitLlmUsage(this.deps.events, options.runId, response, {
       source: "planning",
       agent: agent.name,

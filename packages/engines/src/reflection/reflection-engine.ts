@@ -11,8 +11,8 @@ import type {
 import { toAriaError } from "@aria/errors";
 import { z } from "zod";
 import {
-  addUsage,
   type Budget,
+  chargeCall,
   emitLlmUsage,
   emptyUsage,
   type UsageTotals,
@@ -320,14 +320,7 @@ export class ReflectionEngine {
         },
         request.signal ? { signal: request.signal } : undefined,
       );
-      const spent = {
-        inputTokens: response.usage.inputTokens,
-        outputTokens: response.usage.outputTokens,
-        costUsd: response.costUsd ?? 0,
-        calls: 1,
-      };
-      addUsage(usage, spent);
-      for (const budget of request.budgets ?? []) budget.add(spent);
+      chargeCall(response, usage, request.budgets);
       emitLlmUsage(
         this.deps.events,
         request.runId,
