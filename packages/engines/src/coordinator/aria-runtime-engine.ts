@@ -68,6 +68,7 @@ import {
   type GraphRecovery,
   GraphRun,
   type GraphRunHooks,
+  type GraphStepFailure,
   type StepRecord,
 } from "./graph-run.ts";
 import { EngineMetrics, type EngineMetricsSnapshot, emptyExecutionMetrics } from "./metrics.ts";
@@ -977,19 +978,22 @@ export class AriaRuntimeEngine implements PipelineRunner {
         void this.emitStepEnd(runId, record, graph);
       },
       stepSettled: (record) => this.observeStep(record, context),
-      // A run that spent its budget is not held for a person: the step is refused at its start.
-      approval: (i, rendered, gateOptions) =>
-        (maxTokens !== undefined &&
-          active.usage.inputTokens + active.usage.outputTokens >= maxTokens) ||
-        (maxCostUsd !== undefined && active.usage.costUsd >= maxCostUsd)
-          ? Promise.resolve({ kind: "run" as const })
-          : this.approvalGate(active, i, rendered, gateOptions?.rerun === true),
+      approval: (i, rendered, gateOptions) => {
+        const reason = this.approvalPolicy.reason(rendered);
+        if (reason === undefined) return undefined;
+        // A run that spent its budget is not held for a person: the step is refused at its start.
+        if (
+          (maxTokens !== undefined &&
+            active.usage.inputTokens + active.usage.outputTokens >= maxTokens) ||
+          (maxCostUsd !== undefined && active.usage.costUsd >= maxCostUsd)
+        )
+          return undefined;
+        return this.approvalGate(active, i, rendered, reason, gateOptions?.rerun === true);
+      },
       ...(recovery !== undefined
         ? {
-            stepFailed: (
-              index: number,
-              failure: Parameters<NonNullable<GraphRunHooks["stepFailed"]>>[1],
-            ) => this.recoverStep(active, index, failure, recovery),
+            stepFailed: (index: number, failure: GraphStepFailure) =>
+              this.recoverStep(active, index, failure, recovery),
           }
         : {}),
     };
@@ -1005,12 +1009,7 @@ export class AriaRuntimeEngine implements PipelineRunner {
   private async recoverStep(
     active: ActiveRun,
     index: number,
-    failure: {
-      step: ExecutionStep;
-      rendered: ExecutionStep | undefined;
-      error: AriaError;
-      recoveries: number;
-    },
+    failure: GraphStepFailure,
     recovery: RunRecovery,
   ): Promise<GraphRecovery | undefined> {
     const { runId, context } = active;
@@ -1410,18 +1409,17 @@ export class AriaRuntimeEngine implements PipelineRunner {
   }
 
   /**
-   * Whether step `i` may run: asks the approval policy, and for a step that needs approval reads
-   * its record (requesting one, with `approval.requested`, the first time). A pending approval
-   * past its time is decided by its timeout policy here.
+   * Whether step `i`, which needs approval for `reason`, may run: reads its approval record
+   * (requesting one, with `approval.requested`, the first time). A pending approval past its time
+   * is decided by its timeout policy here.
    */
   private async approvalGate(
     active: ActiveRun,
     i: number,
     rendered: ExecutionStep,
-    rerun = false,
+    reason: string,
+    rerun: boolean,
   ): Promise<GraphApprovalAnswer> {
-    const reason = this.approvalPolicy.reason(rendered);
-    if (reason === undefined) return { kind: "run" };
     const { runId } = active;
     const stepId = active.graph.ids[i]!;
     const fingerprint = approvalFingerprint(rendered);

@@ -82,29 +82,30 @@ export interface GraphRunHooks {
    */
   stepFinished(record: StepRecord, output: unknown): void | Promise<void>;
   /**
-   * Optional: asked with the rendered step before it starts; see {@link ApprovalAnswer}. Throwing
-   * stops the run.
+   * Optional: asked with the rendered step before it starts; see {@link ApprovalAnswer}.
+   * `undefined` (synchronously) means the step needs no approval: most steps, so no await is
+   * spent on them. Throwing stops the run.
    */
   approval?(
     index: number,
     rendered: ExecutionStep,
     options?: { rerun?: boolean },
-  ): Promise<ApprovalAnswer>;
+  ): Promise<ApprovalAnswer> | undefined;
   /** A step was skipped or cancelled without running to its end (not checkpointed). */
   stepSettled(record: StepRecord): void;
   /**
    * Optional: a step failed (after its own retries); the answer says how to recover. Called again
    * after a failed rerun. Throwing stops the run.
    */
-  stepFailed?(
-    index: number,
-    failure: {
-      step: ExecutionStep;
-      rendered: ExecutionStep | undefined;
-      error: AriaError;
-      recoveries: number;
-    },
-  ): Promise<GraphRecovery | undefined>;
+  stepFailed?(index: number, failure: GraphStepFailure): Promise<GraphRecovery | undefined>;
+}
+
+/** A failed step as recovery is asked about it (the declared and the rendered step). */
+export interface GraphStepFailure {
+  step: ExecutionStep;
+  rendered: ExecutionStep | undefined;
+  error: AriaError;
+  recoveries: number;
 }
 
 export interface GraphRunConfig {
@@ -338,13 +339,16 @@ export class GraphRun implements PlaceholderSource {
       }
       let rejection: AriaError | undefined;
       if (rendered !== undefined && hooks.approval !== undefined && this.stopped === undefined) {
-        const answer = await hooks.approval(i, rendered);
-        if (answer.kind === "wait") {
-          this.park(i);
-          return;
+        const pending = hooks.approval(i, rendered);
+        if (pending !== undefined) {
+          const answer = await pending;
+          if (answer.kind === "wait") {
+            this.park(i);
+            return;
+          }
+          if (answer.kind === "reject") rejection = answer.error;
+          else if (answer.step !== undefined) rendered = answer.step;
         }
-        if (answer.kind === "reject") rejection = answer.error;
-        else if (answer.step !== undefined) rendered = answer.step;
       }
       if (rendered !== undefined) resolvedParams = rendered.params as Record<string, unknown>;
       const started = hooks.stepStarted(i);
@@ -509,7 +513,8 @@ export class GraphRun implements PlaceholderSource {
         // A rerun reflection proposes is a new action: if it needs a person's approval that was
         // not given for exactly this, it does not run (the step fails; a replan may propose it).
         if (hooks.approval !== undefined) {
-          const gate = await hooks.approval(i, { ...ran, id: stepId }, { rerun: true });
+          const pending = hooks.approval(i, { ...ran, id: stepId }, { rerun: true });
+          const gate: ApprovalAnswer = pending === undefined ? { kind: "run" } : await pending;
           if (gate.kind !== "run") {
             outcome = failedOutcome(
               stepId,
