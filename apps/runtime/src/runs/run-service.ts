@@ -359,24 +359,31 @@ export class RunService {
     return { runId, stepId, decision: input.decision, status: record.status };
   }
 
-  /** Dispatches a paused run again when none of its waiting steps still waits for a decision. */
-  private async resumeIfDecided(runId: string): Promise<void> {
-    const run = await this.deps.store.getRun(runId);
+  /**
+   * Dispatches a paused run again once one of its waiting steps is decided (or its approval has
+   * expired). `known` saves reading again what the caller already read.
+   */
+  private async resumeIfDecided(
+    runId: string,
+    known?: { run: RunState; records: ApprovalRecord[] },
+  ): Promise<void> {
+    const run = known?.run ?? (await this.deps.store.getRun(runId));
     if (run?.status !== "paused") return;
+    const all = known?.records ?? (await this.approvals(runId));
     const waiting = new Set(run.steps.filter((s) => s.status === "waiting").map((s) => s.stepId));
-    const records = (await this.approvals(runId)).filter((r) => waiting.has(r.stepId));
     const now = Date.now();
-    const ready = records.some(
+    const ready = all.some(
       (r) =>
-        r.status !== "pending" || (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now),
+        waiting.has(r.stepId) &&
+        (r.status !== "pending" || (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now)),
     );
     if (!ready) return;
     const submission = await this.submission(runId);
     if (!submission || !this.dispatcher) return;
     // One resumption per set of decisions: the same key again (a sweep while the job waits for
     // a worker) is the same queue job, not a second one.
-    const decided = (await this.approvals(runId)).filter((r) => r.status !== "pending").length;
-    const expired = records.filter((r) => r.status === "pending").length;
+    const decided = all.filter((r) => r.status !== "pending").length;
+    const expired = all.filter((r) => waiting.has(r.stepId) && r.status === "pending").length;
     await this.dispatcher.dispatch(submission, `resume-${decided}-${expired}`);
   }
 
@@ -400,31 +407,37 @@ export class RunService {
     this.sweeper = undefined;
   }
 
-  /** One pass of the sweeper (exposed for tests and `aria doctor`). */
+  /**
+   * One pass of the sweeper: for each paused run, its approvals are read once; expired ones are
+   * decided by their timeout policy (audited), and the run is dispatched again if anything it
+   * waits for is decided (also what a failed dispatch after a decision left behind).
+   */
   async sweepApprovals(): Promise<number> {
     let decided = 0;
+    const now = Date.now();
     for (const run of await this.deps.store.listRuns({ status: "paused", limit: 10_000 })) {
-      for (const record of await this.deps.engine.approvals.expired(run.id)) {
-        try {
-          await this.deps.engine.decideApproval(run.id, record.stepId, {
-            decision: record.onTimeout,
-            by: "timeout",
-            comment: `No decision before ${record.expiresAt}`,
-            timedOut: true,
-          });
-          decided++;
-          await this.deps.audit.record({
-            actor: "runtime",
-            action: record.onTimeout === "approve" ? "run.approve" : "run.reject",
-            target: `${run.id}/${record.stepId}`,
-            outcome: "success",
-            details: { timedOut: true },
-          });
-        } catch (error) {
-          if (!AriaError.is(error) || error.code !== "APPROVAL_ALREADY_DECIDED") throw error;
-        }
+      const records = await this.approvals(run.id);
+      for (const [index, record] of records.entries()) {
+        if (
+          record.status !== "pending" ||
+          record.expiresAt === undefined ||
+          Date.parse(record.expiresAt) > now
+        )
+          continue;
+        const expired = await this.deps.engine.expireApproval(record);
+        records[index] = expired.record;
+        if (!expired.decided) continue;
+        const after = expired.record;
+        decided++;
+        await this.deps.audit.record({
+          actor: "runtime",
+          action: after.status === "approved" ? "run.approve" : "run.reject",
+          target: `${run.id}/${record.stepId}`,
+          outcome: "success",
+          details: { timedOut: true },
+        });
       }
-      await this.resumeIfDecided(run.id);
+      await this.resumeIfDecided(run.id, { run, records });
     }
     return decided;
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type {
   AgentRegistry,
+  ApprovalRecord,
   Clock,
   ContainerManager,
   ErrorBody,
@@ -524,6 +525,29 @@ export class AriaRuntimeEngine implements PipelineRunner {
   /** Why a step would need a person's approval (see {@link ApprovalPolicyCheck}), if it would. */
   approvalReason(step: ExecutionStep): string | undefined {
     return this.approvalPolicy.reason(step);
+  }
+
+  /**
+   * Decides a pending approval past its `expiresAt` by its timeout policy (`timedOut`, by
+   * `timeout`). Answers the record as it then stands, and whether this call decided it (someone
+   * else may have decided first).
+   */
+  async expireApproval(
+    record: ApprovalRecord,
+  ): Promise<{ record: ApprovalRecord; decided: boolean }> {
+    try {
+      const decided = await this.decideApproval(record.runId, record.stepId, {
+        decision: record.onTimeout,
+        by: "timeout",
+        comment: `No decision before ${record.expiresAt}`,
+        timedOut: true,
+      });
+      return { record: decided, decided: true };
+    } catch (error) {
+      if (!AriaError.is(error) || error.code !== "APPROVAL_ALREADY_DECIDED") throw error;
+      const current = (await this.approvals.get(record.runId, record.stepId)) ?? record;
+      return { record: current, decided: false };
+    }
   }
 
   /** Cancels a run this engine is advancing; false when it is not running here. */
@@ -1473,18 +1497,8 @@ export class AriaRuntimeEngine implements PipelineRunner {
     if (record.status === "pending") {
       if (record.expiresAt === undefined || Date.parse(record.expiresAt) > this.clock.now())
         return { kind: "wait" };
-      try {
-        record = await this.decideApproval(runId, stepId, {
-          decision: record.onTimeout,
-          by: "timeout",
-          comment: `No decision before ${record.expiresAt}`,
-          timedOut: true,
-        });
-      } catch (error) {
-        if (!AriaError.is(error) || error.code !== "APPROVAL_ALREADY_DECIDED") throw error;
-        record = (await this.approvals.get(runId, stepId)) ?? record;
-        if (record.status === "pending") return { kind: "wait" };
-      }
+      record = (await this.expireApproval(record)).record;
+      if (record.status === "pending") return { kind: "wait" };
     }
     if (record.status === "rejected")
       return {
