@@ -543,6 +543,8 @@ export async function composeRuntime(
     {
       keyring,
       tools: registries.tools,
+      // The same approval policy as steps and direct calls (needsApproval and the rules).
+      approvalReason: (toolId) => engine.toolApprovalReason(toolId),
       agents: intelligence.agentExecutor,
       agentRegistry: registries.agents,
       llm,

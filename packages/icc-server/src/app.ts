@@ -386,10 +386,15 @@ export function createIccApp(core: IccAppCore): Hono<{ Bindings: IccBindings }> 
         });
       // A container cannot wait (durably) for a person: tools that need approval are refused here;
       // run them as steps, where the run pauses for the approval.
-      if (tool.needsApproval === true)
+      const approval = deps.approvalReason
+        ? deps.approvalReason(tool.id)
+        : tool.needsApproval === true
+          ? "tool"
+          : undefined;
+      if (approval !== undefined)
         throw new AriaError("APPROVAL_REQUIRED", {
-          message: `tool '${tool.id}' needs a person's approval, which a call from a container cannot wait for; run it as a step of the run instead`,
-          details: { tool: tool.id },
+          message: `tool '${tool.id}' needs a person's approval (${approval}), which a call from a container cannot wait for; run it as a step of the run instead`,
+          details: { tool: tool.id, reason: approval },
         });
       // (incoming.headers avoids building a fetch Headers object on the hot path)
       const incoming = c.env?.incoming;

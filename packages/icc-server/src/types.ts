@@ -82,6 +82,11 @@ export interface IccServerDeps {
   signer?: TokenSigner;
   /** Tools run through it under the run's policy (`POST /tools/:name`, `GET /tools`). */
   tools?: ToolRegistry;
+  /**
+   * Why a tool needs a person's approval (the runtime's approval policy: `needsApproval` and its
+   * rules), if it does; such calls are refused. Default: the tool's own `needsApproval`.
+   */
+  approvalReason?: (toolId: string) => string | undefined;
   /** Agent invocations (`POST /agents/:name`). */
   agents?: AgentInvoker;
   /** Lists agents for `GET /agents` and checks names for `POST /agents/:name`. */

@@ -317,6 +317,19 @@ describe("permission boundaries", () => {
     expect(f.tools.calls).toHaveLength(0);
   });
 
+  it("asks the runtime's approval policy when given one (a rule gates a tool without needsApproval)", async () => {
+    f = await startFixture({
+      deps: { approvalReason: (toolId) => (toolId === "echo" ? "rule:tool:echo" : undefined) },
+    });
+    const aria = f.client(f.mint().token);
+    await expect(aria.tools.call("echo", { a: 1 })).rejects.toMatchObject({
+      code: "APPROVAL_REQUIRED",
+      status: 409,
+    });
+    expect(await aria.tools.call("noop", {})).toBeNull();
+    expect(f.tools.calls.map((c) => c.name)).toEqual(["noop"]);
+  });
+
   it("lets a read-only context token read but not write, and keeps engine keys reserved", async () => {
     f = await startFixture();
     const reader = f.client(f.mint({ permissions: ["context"], contextAccess: "read" }).token);

@@ -283,13 +283,7 @@ export class RunService {
 
   /** Why a direct call of the tool would need a person's approval, if it would. */
   approvalReasonForTool(toolId: string): string | undefined {
-    return this.deps.engine.approvalReason({
-      id: "invoke",
-      type: "tool",
-      tool: toolId,
-      params: {},
-      continueOnError: false,
-    });
+    return this.deps.engine.toolApprovalReason(toolId);
   }
 
   /** Every approval of a run, pending and decided. */

@@ -528,6 +528,20 @@ export class AriaRuntimeEngine implements PipelineRunner {
   }
 
   /**
+   * Why a call of this tool outside a run's steps (a direct invocation, MCP, ICC) would need a
+   * person's approval, if it would: such calls cannot wait for one, so callers refuse them.
+   */
+  toolApprovalReason(toolId: string): string | undefined {
+    return this.approvalPolicy.reason({
+      id: "call",
+      type: "tool",
+      tool: toolId,
+      params: {},
+      continueOnError: false,
+    });
+  }
+
+  /**
    * Decides a pending approval past its `expiresAt` by its timeout policy (`timedOut`, by
    * `timeout`). Answers the record as it then stands, and whether this call decided it (someone
    * else may have decided first).
