@@ -107,6 +107,7 @@ describe("human approval (Redis, queue workers, restarts)", () => {
     ]);
     const inbox = await api(server, "GET", "/v1/approvals");
     expect(inbox.body.approvals.map((a: Json) => a.runId)).toContain(runId);
+    expect(paused.approvals[0]).not.toHaveProperty("fingerprint");
 
     // A client follows the paused run's events; shutting down ends its stream (it would
     // otherwise hold the server open while the run waits) and the client may resume elsewhere.

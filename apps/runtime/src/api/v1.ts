@@ -82,23 +82,9 @@ export function runView(run: RunState) {
 
 /** An approval as the API shows it (`reason` is why it is needed; `comment` the decider's note). */
 function approvalView(a: ApprovalRecord) {
-  return {
-    runId: a.runId,
-    stepId: a.stepId,
-    kind: a.kind,
-    target: a.target,
-    params: a.params,
-    reason: a.reason ?? null,
-    status: a.status,
-    requestedAt: a.requestedAt,
-    expiresAt: a.expiresAt ?? null,
-    onTimeout: a.onTimeout,
-    ...(a.decidedAt !== undefined ? { decidedAt: a.decidedAt } : {}),
-    ...(a.decidedBy !== undefined ? { decidedBy: a.decidedBy } : {}),
-    ...(a.comment !== undefined ? { comment: a.comment } : {}),
-    ...(a.editedParams !== undefined ? { editedParams: a.editedParams } : {}),
-    ...(a.timedOut === true ? { timedOut: true } : {}),
-  };
+  // The fingerprint is internal (what the approval covers); nulls where a field is unset.
+  const { fingerprint: _fingerprint, ...shown } = a;
+  return { ...shown, reason: a.reason ?? null, expiresAt: a.expiresAt ?? null };
 }
 
 /** The `/v1` API (contracts §3). Every body is validated; every error is the JSON envelope. */
