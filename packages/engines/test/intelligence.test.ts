@@ -432,15 +432,16 @@ describe("reflection that acts", () => {
     await engine.close();
   });
 
+  /** A failing fetch, and a square that does not depend on it. */
+  const FETCH_THEN_SQUARE = [
+    { id: "get", type: "tool", tool: "data/fetch", params: { url: "https://bad.example" } },
+    { id: "sq", type: "tool", tool: "math/square", params: { x: 2 } },
+  ];
+
   it("skips a step when reflection says so; the run goes on", async () => {
     const { script } = routed({
       analyze: [analysis(true, 2)],
-      plan: [
-        plan([
-          { id: "get", type: "tool", tool: "data/fetch", params: { url: "https://bad.example" } },
-          { id: "sq", type: "tool", tool: "math/square", params: { x: 2 } },
-        ]),
-      ],
+      plan: [plan(FETCH_THEN_SQUARE)],
       reflect: [reflectWith({ type: "skip" })],
     });
     const { intelligence, engine } = setup(createScriptedLlm(script));
@@ -453,12 +454,7 @@ describe("reflection that acts", () => {
   it("aborts the run when reflection says so", async () => {
     const { script } = routed({
       analyze: [analysis(true, 2)],
-      plan: [
-        plan([
-          { id: "get", type: "tool", tool: "data/fetch", params: { url: "https://bad.example" } },
-          { id: "sq", type: "tool", tool: "math/square", params: { x: 2 } },
-        ]),
-      ],
+      plan: [plan(FETCH_THEN_SQUARE)],
       reflect: [reflectWith({ type: "abort", reason: "the source is gone for good" })],
     });
     const { tools, intelligence, engine } = setup(createScriptedLlm(script));
