@@ -1,6 +1,6 @@
 /**
- * @aria/testkit (private, test-only): starters for the real services integration tests use, and
- * fake LLM provider servers with scripted replies.
+ * @aria/testkit (private, test-only): starters for the real services integration tests use, fake
+ * LLM provider servers with scripted replies, and shared contract suites (the StateStore's).
  */
 
 export { startFakeAnthropic } from "./fake-anthropic.ts";
@@ -34,3 +34,7 @@ export {
   requireDocker,
   startRedis,
 } from "./services.ts";
+export {
+  describeStateStoreContract,
+  type StateStoreContractOptions,
+} from "./state-store-contract.ts";
